@@ -1,0 +1,156 @@
+"""Docker: the one module that talks to the Docker Engine.
+
+Container lifecycle goes through Docker Compose (the lab's nodes are defined
+once, in compose/docker-compose.yml) driven by testcontainers' DockerCompose;
+inspection, exec and label-based cleanup go through the Docker SDK.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+from testcontainers.compose import DockerCompose
+
+from .errors import EnvironmentProblem, NodeError
+
+LAB_LABEL = "io.nfwlab.lab"
+ROLE_LABEL = "io.nfwlab.role"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    service: str
+    role: str
+    status: str
+    pid: int
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running" and self.pid > 0
+
+
+def client() -> docker.DockerClient:
+    try:
+        c = docker.from_env(timeout=60)
+        c.ping()
+        return c
+    except Exception as e:  # the SDK raises several kinds for "no engine"
+        raise EnvironmentProblem(
+            f"cannot reach the Docker Engine ({e.__class__.__name__}: {str(e)[:200]})",
+            "start it (`systemctl start docker`, or `dockerd &`); `make lab-up` installs and starts it if missing") from None
+
+
+def image_exists(name: str) -> bool:
+    try:
+        client().images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+class ComposeProject:
+    """The lab's compose project: one per lab name, variables from an env file."""
+
+    def __init__(self, compose_dir: Path, env_file: Path):
+        self.compose = DockerCompose(context=str(compose_dir), compose_file_name="docker-compose.yml",
+                                     env_file=str(env_file), wait=True)
+
+    def _run(self, what: str, call) -> None:
+        try:
+            call()
+        except subprocess.CalledProcessError as e:
+            out = (e.stderr or b"").decode(errors="replace").strip() or (e.stdout or b"").decode(errors="replace")
+            raise NodeError(f"docker compose {what} failed (exit code {e.returncode}): {out[-1500:]}",
+                            "read the message above; `nfwlab down` removes whatever was made") from None
+        except FileNotFoundError:
+            raise EnvironmentProblem("the docker CLI is missing",
+                                     "install Docker Engine with the Compose v2 plugin (`make lab-up` does)") from None
+
+    def up(self) -> None:
+        self._run("up", self.compose.start)
+
+    def down(self) -> None:
+        self._run("down", lambda: self.compose.stop(down=True))
+
+    def build(self, services: list[str]) -> None:
+        cmd = [*self.compose.compose_command_property, "--profile", "build", "build", *services]
+        res = subprocess.run(cmd, cwd=self.compose.context, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise EnvironmentProblem(f"image build failed (exit code {res.returncode}): {res.stderr.strip()[-2000:]}",
+                                     "check the package mirrors are reachable, then run `make images` again")
+
+
+def containers(lab: str) -> dict[str, Container]:
+    """The lab's containers by compose service name, found by the lab's label."""
+    out = {}
+    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}):
+        state = c.attrs.get("State", {})
+        labels = c.labels
+        out[labels.get(SERVICE_LABEL, c.name)] = Container(
+            c.id, labels.get(SERVICE_LABEL, c.name), labels.get(ROLE_LABEL, ""), state.get("Status", c.status),
+            int(state.get("Pid") or 0))
+    return out
+
+
+def labs() -> list[str]:
+    """Names of every lab that has containers on this host."""
+    names = {c.labels.get(LAB_LABEL) for c in client().containers.list(all=True, filters={"label": LAB_LABEL})}
+    return sorted(n for n in names if n)
+
+
+def remove_lab_containers(lab: str) -> int:
+    """Removes every container carrying the lab's label (after a crash, when compose cannot)."""
+    n = 0
+    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}):
+        try:
+            c.remove(force=True)
+            n += 1
+        except docker.errors.NotFound:
+            pass
+    return n
+
+
+def exec_in(container_id: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Runs a command in a container; returns exit code, stdout, stderr."""
+    try:
+        c = client().containers.get(container_id)
+        res = c.exec_run(argv, demux=True, environment=env or {})
+    except docker.errors.NotFound:
+        raise NodeError(f"container {container_id[:12]} is gone", "run `nfwlab status`") from None
+    except docker.errors.APIError as e:
+        raise NodeError(f"cannot run {argv[0]} in {container_id[:12]}: {e.explanation}", "is the node running?") from None
+    out, err = res.output if res.output else (b"", b"")
+    return res.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
+
+
+def logs(container_id: str, tail: int = 40) -> str:
+    try:
+        return client().containers.get(container_id).logs(tail=tail).decode(errors="replace")
+    except docker.errors.NotFound:
+        return "(container is gone)"
+
+
+def restart(container_id: str) -> None:
+    client().containers.get(container_id).restart(timeout=2)
+
+
+def compose_env(values: dict[str, str]) -> str:
+    """An env file for `docker compose --env-file`."""
+    for k, v in values.items():
+        if "\n" in v:
+            raise ValueError(f"{k} must be one line")
+    return "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+
+
+def run_script(path: Path, env: dict[str, str] | None = None) -> str:
+    res = subprocess.run(["bash", str(path)], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if res.returncode != 0:
+        raise EnvironmentProblem(f"{path.name} failed (exit code {res.returncode}): {res.stderr.strip()[-1500:]}",
+                                 "see the message above")
+    return res.stdout.strip()

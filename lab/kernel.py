@@ -1,0 +1,235 @@
+"""Kernel: the one module that changes network namespaces.
+
+Links, addresses, routes and policy rules go through netlink (pyroute2);
+TX checksum offload through the ethtool ioctl (pyroute2); packet filter rules
+through iptables run inside a node's namespace with nsenter (the only shell-out,
+as argument lists, failures raised with command, output and exit code).
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from pyroute2 import IPRoute
+from pyroute2.ethtool import Ethtool
+from pyroute2.netlink.exceptions import NetlinkError
+
+from .errors import EnvironmentProblem, NodeError
+from .routing import KernelRoute, PolicyRule
+
+RT_PROTO_LAB = 99  # marks the routes the lab owns, so it can find and replace them
+
+
+def netns_path(pid: int) -> str:
+    return f"/proc/{pid}/ns/net"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a link: the node's namespace, the interface name there, and how it is set up."""
+
+    netns: str
+    ifname: str
+    addresses: tuple[IPv4Interface, ...] = ()
+    master: str = ""  # a bridge in the same namespace to enslave the interface to
+
+
+def temp_ifname(lab: str, link: str, side: str) -> str:
+    """Host-side name of a link end while it is being made: nfw + 8 hex + a/b (12 chars)."""
+    return "nfw" + hashlib.sha1(f"{lab}/{link}".encode()).hexdigest()[:8] + side
+
+
+def _ipr(netns: str | None = None) -> IPRoute:
+    return IPRoute(netns=netns) if netns else IPRoute()
+
+
+def _disable_tx_checksum(ifname: str) -> None:
+    """So the firewall sees packets with real checksums (veths leave them unfilled)."""
+    eth = Ethtool()
+    try:
+        feats = eth.get_features(ifname)
+        for name, feat in feats.features.items():
+            if name.startswith("tx-checksum") and feat.available:
+                feat.enable = False
+        eth.set_features(ifname, feats)
+    finally:
+        eth.close()
+
+
+def create_link(lab: str, link: str, a: Endpoint, b: Endpoint) -> None:
+    """A veth pair between two namespaces, configured, up, TX checksum offload off.
+
+    Made under temporary names in the host namespace, then moved and renamed;
+    a half-made pair is removed. Calling it again for a link that exists is
+    harmless (the names are taken and nothing changes)."""
+    ta, tb = temp_ifname(lab, link, "a"), temp_ifname(lab, link, "b")
+    with _ipr() as host:
+        try:
+            host.link("add", ifname=ta, kind="veth", peer={"ifname": tb})
+        except NetlinkError as e:
+            if e.code == 17:  # EEXIST: left over from an interrupted run
+                host.link("del", ifname=ta)
+                host.link("add", ifname=ta, kind="veth", peer={"ifname": tb})
+            else:
+                raise
+        try:
+            for tmp, end in ((ta, a), (tb, b)):
+                _disable_tx_checksum(tmp)
+                idx = host.link_lookup(ifname=tmp)[0]
+                host.link("set", index=idx, net_ns_fd=end.netns)
+                _finish_end(tmp, end)
+        except Exception:
+            for tmp in (ta, tb):
+                if host.link_lookup(ifname=tmp):
+                    host.link("del", ifname=tmp)
+            raise
+
+
+def _finish_end(tmp: str, end: Endpoint) -> None:
+    with _ipr(end.netns) as ns:
+        idx = ns.link_lookup(ifname=tmp)[0]
+        if ns.link_lookup(ifname=end.ifname):
+            raise NodeError(f"interface {end.ifname} already exists in {end.netns}",
+                            "run `nfwlab down` and then `nfwlab up` again")
+        ns.link("set", index=idx, ifname=end.ifname)
+        if end.master:
+            ns.link("set", index=idx, master=ns.link_lookup(ifname=end.master)[0])
+        for addr in end.addresses:
+            ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+        ns.link("set", index=idx, state="up")
+
+
+def add_bridge(netns: str, name: str, addresses: tuple[IPv4Interface, ...]) -> None:
+    with _ipr(netns) as ns:
+        ns.link("add", ifname=name, kind="bridge")
+        idx = ns.link_lookup(ifname=name)[0]
+        for addr in addresses:
+            ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+        ns.link("set", index=idx, state="up")
+
+
+def add_address(netns: str, ifname: str, address: IPv4Interface) -> None:
+    with _ipr(netns) as ns:
+        ns.addr("add", index=ns.link_lookup(ifname=ifname)[0], address=str(address.ip),
+                prefixlen=address.network.prefixlen)
+
+
+def set_default_route(netns: str, gateway: IPv4Address) -> None:
+    with _ipr(netns) as ns:
+        ns.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+
+
+def add_route(netns: str, dst: IPv4Network, gateway: IPv4Address) -> None:
+    with _ipr(netns) as ns:
+        ns.route("replace", dst=str(dst), gateway=str(gateway))
+
+
+def add_policy_rules(netns: str, rules: list[PolicyRule]) -> None:
+    with _ipr(netns) as ns:
+        for r in rules:
+            ns.rule("add", iifname=r.iif, table=r.table, priority=r.priority)
+
+
+def _route_args(r: KernelRoute) -> dict:
+    args = {"dst": str(r.dst), "table": r.table, "proto": RT_PROTO_LAB}
+    if r.kind == "blackhole":
+        args["type"] = "blackhole"
+    else:
+        args["oif"] = r.dev  # resolved to an index by the caller
+        if r.kind == "via":
+            args["gateway"] = str(r.gateway)
+        else:
+            args["scope"] = "link"
+    return args
+
+
+def lab_routes(netns: str, tables: set[int]) -> set[tuple[int, str]]:
+    """(table, destination) of every route the lab put in `tables`."""
+    out = set()
+    with _ipr(netns) as ns:
+        for route in ns.get_routes(family=2, table=None):
+            table = route.get_attr("RTA_TABLE") or route["table"]
+            if table in tables and route["proto"] == RT_PROTO_LAB:
+                out.add((table, f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"))
+    return out
+
+
+def replace_routes(netns: str, routes: list[KernelRoute]) -> None:
+    """Makes the lab's tables hold exactly `routes`: replace what is wanted, then
+    delete what is no longer wanted. Traffic never meets an empty table."""
+    tables = {r.table for r in routes}
+    before = lab_routes(netns, tables)
+    with _ipr(netns) as ns:
+        index = {}
+        for r in routes:
+            args = _route_args(r)
+            if "oif" in args:
+                name = args["oif"]
+                if name not in index:
+                    found = ns.link_lookup(ifname=name)
+                    if not found:
+                        raise NodeError(f"VPC router has no interface {name}", "run `nfwlab down`, then `up`")
+                    index[name] = found[0]
+                args["oif"] = index[name]
+            ns.route("replace", **args)
+        wanted = {(r.table, str(r.dst)) for r in routes}
+        for table, dst in sorted(before - wanted):
+            ns.route("del", dst=dst, table=table, proto=RT_PROTO_LAB)
+
+
+def route_get(netns: str, dst: IPv4Address) -> dict:
+    """What the namespace would do with a packet to `dst` (sends nothing)."""
+    with _ipr(netns) as ns:
+        try:
+            (r,) = ns.route("get", dst=str(dst))
+        except NetlinkError as e:
+            return {"dst": str(dst), "error": e.args[1] if len(e.args) > 1 else str(e)}
+        names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ns.get_links()}
+        return {"dst": str(dst), "dev": names.get(r.get_attr("RTA_OIF")), "gateway": r.get_attr("RTA_GATEWAY"),
+                "type": r["type"]}
+
+
+def interfaces(netns: str) -> list[dict]:
+    """Interface name, kind and IPv4 addresses of every link in the namespace."""
+    with _ipr(netns) as ns:
+        addrs: dict[int, list[str]] = {}
+        for a in ns.get_addr(family=2):
+            addrs.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+        out = []
+        for l in ns.get_links():
+            info = l.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info else None
+            out.append({"ifname": l.get_attr("IFLA_IFNAME"), "kind": kind or "", "state": l.get_attr("IFLA_OPERSTATE"),
+                        "addresses": addrs.get(l["index"], [])})
+        return out
+
+
+def delete_host_links(names: list[str]) -> list[str]:
+    """Removes host-namespace link ends left by an interrupted `up`; returns what it removed."""
+    removed = []
+    with _ipr() as host:
+        for name in names:
+            if host.link_lookup(ifname=name):
+                try:
+                    host.link("del", ifname=name)
+                    removed.append(name)
+                except NetlinkError as e:
+                    if e.code != 19:  # ENODEV: its peer's deletion took it already
+                        raise
+    return removed
+
+
+def iptables(pid: int, *args: str) -> str:
+    """Runs iptables inside the namespace of process `pid` (the node's container)."""
+    cmd = ["nsenter", f"--net={netns_path(pid)}", "iptables", "-w", "5", *args]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise EnvironmentProblem("nsenter or iptables is missing on this host",
+                                 "install util-linux and iptables (apt-get install iptables)") from None
+    if res.returncode != 0:
+        raise NodeError(f"{' '.join(cmd)} failed with exit code {res.returncode}: {(res.stderr or res.stdout).strip()}",
+                        "check that the kernel has iptables (nft) support and the NFQUEUE target")
+    return res.stdout

@@ -1,0 +1,337 @@
+"""Lab: the public API. Brings a lab up and down, switches designs, runs
+requests from nodes and reads the firewall's alerts.
+
+    from lab import Lab
+    lab = Lab("demo")
+    lab.up(design="nat-first")
+    mark = lab.log_mark()
+    lab.fetch("server-a", "https://blocked.example/")
+    alert = lab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)
+    lab.switch("firewall-first")
+    lab.down()
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import docker as dk
+from . import kernel, nodes
+from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateError, WaitTimeout
+from .logs import EveLog, Record, aws_envelope
+from .model import Design, Vpc, load_design, load_vpc, validate_domain
+from .routing import format_route_tables, kernel_routes, route_table_json
+from .rules import deny_list, domain_list_rules, load_rule_group
+
+HOME = Path(os.environ.get("NFWLAB_HOME", Path(__file__).resolve().parent.parent))
+DESIGNS_DIR = HOME / "designs"
+COMPOSE_DIR = HOME / "compose"
+DEFAULT_VPC = DESIGNS_DIR / "vpc.yaml"
+DEFAULT_RULES = HOME / "policies" / "deny-domains.json"
+DEFAULT_DESIGN = "nat-first"
+IMAGE_TAG = "1"
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("NFWLAB_STATE_ROOT", "/var/lib/nfwlab"))
+
+
+def design_names() -> list[str]:
+    return sorted(p.stem for p in DESIGNS_DIR.glob("*.yaml") if p.stem != "vpc")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a node got for a URL: the HTTP status, or curl's error."""
+
+    node: str
+    url: str
+    status: int | None  # None when no HTTP response came back
+    curl_exit: int
+    error: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 400
+
+    def describe(self) -> str:
+        if self.status is not None:
+            return f"{self.node}: {self.url} -> HTTP {self.status} ({self.seconds:.2f}s)"
+        return f"{self.node}: {self.url} -> failed: {self.error or f'curl exit {self.curl_exit}'} ({self.seconds:.2f}s)"
+
+
+class Lab:
+    """One lab: a name, a VPC, a design, a rule group and a state directory."""
+
+    def __init__(self, name: str = "default", vpc_file: str | Path = DEFAULT_VPC,
+                 rule_group_file: str | Path = DEFAULT_RULES, domains: list[str] | None = None,
+                 home_net: str | None = None, state_dir: str | Path | None = None):
+        if not NAME_RE.match(name):
+            raise ConfigError(f"lab name {name!r} is not valid",
+                              "use 1-20 characters: lower-case letters, digits and '-', starting with a letter")
+        self.name = name
+        self.vpc: Vpc = load_vpc(vpc_file)
+        self.rule_group = load_rule_group(rule_group_file)
+        self.domains = [validate_domain(d, "--domains") for d in domains] if domains else list(self.vpc.internet.domains)
+        self.home_net = home_net or str(self.vpc.cidr)
+        self.state_dir = Path(state_dir) if state_dir else state_root() / name
+        self.eve = EveLog(self.state_dir / "logs" / "eve.json")
+
+    # ------------------------------------------------------------------ state
+    @property
+    def _state_file(self) -> Path:
+        return self.state_dir / "lab.json"
+
+    def _read_state(self) -> dict:
+        try:
+            return json.loads(self._state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def _write_state(self, **changes: Any) -> None:
+        state = self._read_state() | changes
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self._state_file)
+
+    @property
+    def design(self) -> str | None:
+        """The design the lab is running, or None when it is down."""
+        return self._read_state().get("design")
+
+    def load_design(self, name_or_path: str) -> Design:
+        path = Path(name_or_path)
+        if not (name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path):
+            path = DESIGNS_DIR / f"{name_or_path}.yaml"
+            if not path.exists():
+                raise ConfigError(f"unknown design {name_or_path!r}",
+                                  f"use one of: {', '.join(design_names())} (or the path of a design file)")
+        return load_design(path, self.vpc)
+
+    # --------------------------------------------------------------- up/down
+    def _preflight(self) -> None:
+        if os.geteuid() != 0:
+            raise EnvironmentProblem("the lab needs root: it wires network namespaces over netlink",
+                                     "run it as root, or with sudo")
+        dk.client()
+        for image in (f"nfwlab/node:{IMAGE_TAG}", f"nfwlab/firewall:{IMAGE_TAG}"):
+            if not dk.image_exists(image):
+                raise EnvironmentProblem(f"image {image} is missing", "build the images: `make images` (or `nfwlab build`)")
+
+    def _compose(self) -> dk.ComposeProject:
+        return dk.ComposeProject(COMPOSE_DIR, self.state_dir / "compose.env")
+
+    def _write_files(self) -> None:
+        for sub in ("logs", "rules", "dns"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "rules" / "lab.rules").write_text(domain_list_rules(self.rule_group))
+        (self.state_dir / "dns" / "hosts").write_text(
+            "".join(f"{self.vpc.internet.web_server} {d}\n" for d in self.domains))
+        (self.state_dir / "dns" / "resolv.conf").write_text(f"nameserver {self.vpc.dns_ip}\noptions timeout:1 attempts:2\n")
+        (self.state_dir / "compose.env").write_text(dk.compose_env({
+            "COMPOSE_PROJECT_NAME": f"nfwlab-{self.name}",
+            "NFWLAB_LAB": self.name,
+            "NFWLAB_STATE": str(self.state_dir.resolve()),
+            "NFWLAB_HOME_NET": self.home_net,
+            "NFWLAB_DOMAINS": ",".join(self.domains),
+            "NFWLAB_IMAGE_TAG": IMAGE_TAG,
+        }))
+
+    def up(self, design: str = DEFAULT_DESIGN, firewall_timeout: float = 30.0) -> float:
+        """Starts the lab in `design`; returns the seconds it took.
+
+        On any failure everything made so far is removed before the error is raised."""
+        started = time.monotonic()
+        chosen = self.load_design(design)  # validate everything before any side effect
+        self._preflight()
+        if dk.containers(self.name):
+            raise StateError(f"lab {self.name!r} already exists on this host",
+                             f"use it, take it down with `nfwlab down --name {self.name}`, or pick another --name")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._write_state(name=self.name, design=None, phase="starting")
+        try:
+            self._write_files()
+            self._compose().up()
+            pids = self._pids()
+            self._wire(pids, chosen)
+            self._wait_for_firewall(firewall_timeout)
+        except BaseException:
+            self._teardown()
+            raise
+        self._write_state(design=chosen.name, design_file=chosen.source, phase="up")
+        return time.monotonic() - started
+
+    def _pids(self) -> dict[str, int]:
+        found = dk.containers(self.name)
+        pids = {}
+        for service in nodes.services(self.vpc):
+            c = found.get(service)
+            if c is None or not c.running:
+                raise NodeError(f"node {service} is not running", "see `docker compose logs`; then `nfwlab down`")
+            pids[service] = c.pid
+        return pids
+
+    def _wire(self, pids: dict[str, int], design: Design) -> None:
+        roles = nodes.roles(self.vpc)
+        by_service = {r.service: r for r in roles}
+        # Fail closed before the firewall has a link: nothing crosses it unqueued.
+        by_service[self.vpc.firewall.name].fail_closed(pids[self.vpc.firewall.name])
+        by_service[nodes.ROUTER].prepare(pids[nodes.ROUTER])
+        for link in nodes.all_links(self.vpc):
+            a, b = nodes.endpoints(link, pids)
+            kernel.create_link(self.name, link.name, a, b)
+        for role in roles:
+            role.configure(pids)
+        kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, design))
+
+    def _wait_for_firewall(self, timeout: float) -> None:
+        """Waits for Suricata's "Engine started"; a container that exits is reported with its log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            c = dk.containers(self.name).get(self.vpc.firewall.name)
+            log = dk.logs(c.id, tail=60) if c else ""
+            if "Engine started" in log:
+                return
+            if c is None or not c.running:
+                errors = "\n    ".join(l for l in log.splitlines() if l.startswith(("E:", "Error"))) or log[-1500:]
+                raise NodeError(f"the firewall (Suricata) stopped while starting:\n    {errors}",
+                                f"fix the rules in {self.state_dir / 'rules' / 'lab.rules'} (generated from the rule group)")
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"Suricata did not report 'Engine started' within {timeout:g}s; its log:\n{log[-1500:]}",
+                                  "check the firewall container with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
+            time.sleep(0.1)
+
+    def down(self) -> dict[str, Any]:
+        """Removes everything the lab made: containers, links, state. Works after a crash."""
+        return self._teardown(remove_state=True)
+
+    def _teardown(self, remove_state: bool = False) -> dict[str, Any]:
+        report: dict[str, Any] = {"containers": 0, "host_links": [], "state_dir": None}
+        if (self.state_dir / "compose.env").exists():
+            try:
+                self._compose().down()
+            except LabError:
+                pass  # the label sweep below removes what compose could not
+        report["containers"] = dk.remove_lab_containers(self.name)
+        names = [kernel.temp_ifname(self.name, link.name, side)
+                 for link in nodes.all_links(self.vpc) for side in "ab"]
+        report["host_links"] = kernel.delete_host_links(names)
+        if remove_state and self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+            report["state_dir"] = str(self.state_dir)
+        elif self._state_file.exists():
+            self._write_state(design=None, phase="down")
+        return report
+
+    # ---------------------------------------------------------------- design
+    def switch(self, design: str) -> float:
+        """Switches the running lab to another design: routes only, no restarts. Returns seconds."""
+        chosen = self.load_design(design)
+        pids = self._require_up()
+        started = time.perf_counter()
+        kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, chosen))
+        took = time.perf_counter() - started
+        self._write_state(design=chosen.name, design_file=chosen.source)
+        return took
+
+    def _require_up(self) -> dict[str, int]:
+        if self.design is None:
+            raise StateError(f"lab {self.name!r} is not up", f"start it with `nfwlab up --name {self.name}`")
+        return self._pids()
+
+    def route_tables(self, design: str | None = None, as_json: bool = False) -> str | dict:
+        chosen = self.load_design(design or self.design or DEFAULT_DESIGN)
+        return route_table_json(self.vpc, chosen) if as_json else format_route_tables(self.vpc, chosen)
+
+    # ---------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        state = self._read_state()
+        found = dk.containers(self.name)
+        node_status = {s: (found[s].status if s in found else "missing") for s in nodes.services(self.vpc)}
+        fw = found.get(self.vpc.firewall.name)
+        engine = "down"
+        if fw and fw.running:
+            code, _, _ = dk.exec_in(fw.id, ["pidof", "suricata"])
+            engine = "running" if code == 0 else "down (fail closed: nothing crosses the firewall)"
+        return {"name": self.name, "design": state.get("design"), "phase": state.get("phase", "down"),
+                "nodes": node_status, "firewall_engine": engine, "state_dir": str(self.state_dir),
+                "eve_json": str(self.eve.path), "home_net": self.home_net,
+                "firewall_name": self.vpc.firewall.firewall_name, "availability_zone": self.vpc.availability_zone}
+
+    # ---------------------------------------------------------------- nodes
+    def _container(self, node: str) -> dk.Container:
+        self._require_up()
+        c = dk.containers(self.name).get(node)
+        if c is None:
+            raise ConfigError(f"no node named {node!r}", f"nodes: {', '.join(nodes.services(self.vpc))}")
+        return c
+
+    def exec(self, node: str, argv: list[str]) -> tuple[int, str, str]:
+        """Runs argv in a node; returns exit code, stdout, stderr."""
+        if not argv:
+            raise ConfigError("no command given", "write the command after `--`")
+        return dk.exec_in(self._container(node).id, argv)
+
+    def fetch(self, node: str, url: str, timeout: float = 5.0) -> FetchResult:
+        """Makes `node` request `url` with curl (certificates are not checked)."""
+        argv = ["curl", "-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", f"{timeout:g}", url]
+        started = time.monotonic()
+        code, out, err = self.exec(node, argv)
+        took = time.monotonic() - started
+        status = int(out) if out.strip().isdigit() and int(out) > 0 else None
+        return FetchResult(node, url, status, code, err.strip().removeprefix("curl: "), took)
+
+    # ---------------------------------------------------------------- logs
+    def log_mark(self) -> int:
+        """A position in eve.json: pass it as `since` to see only later records."""
+        return self.eve.size()
+
+    def alerts(self, since: int = 0, aws: bool = False) -> list[Record]:
+        recs = self.eve.records("alert", since)
+        return [self.to_aws(r) for r in recs] if aws else recs
+
+    def to_aws(self, event: Record) -> Record:
+        return aws_envelope(event, self.vpc.firewall.firewall_name, self.vpc.availability_zone)
+
+    def follow_alerts(self, since: int | None = None) -> Iterator[Record]:
+        for r in self.eve.follow(self.log_mark() if since is None else since):
+            if r.get("event_type") == "alert":
+                yield r
+
+    def wait_for_alert(self, criteria: dict[str, Any], since: int = 0, timeout: float = 10.0,
+                       count: int = 1) -> Record:
+        """Waits for an alert whose dotted paths match `criteria`; returns the first."""
+        return self.eve.wait_for(criteria, since=since, timeout=timeout, count=count)[0]
+
+    def routes_of(self, node: str) -> list[dict]:
+        """Interfaces of a node (for isolation checks; sends nothing)."""
+        return kernel.interfaces(kernel.netns_path(self._container(node).pid))
+
+    def route_get(self, node: str, dst: str) -> dict:
+        from ipaddress import IPv4Address
+        return kernel.route_get(kernel.netns_path(self._container(node).pid), IPv4Address(dst))
+
+
+def build_images(base_image: str | None = None) -> str:
+    """Builds the lab's images (and a Debian base with debootstrap when no registry is reachable)."""
+    dk.client()
+    env = {"NFWLAB_BASE_IMAGE": base_image} if base_image else {}
+    base = dk.run_script(HOME / "scripts" / "build-base-image.sh", env)
+    env_file = state_root() / ".build.env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(dk.compose_env({"COMPOSE_PROJECT_NAME": "nfwlab-build", "NFWLAB_LAB": "build",
+                                        "NFWLAB_STATE": str(env_file.parent), "NFWLAB_HOME_NET": "10.0.0.0/16",
+                                        "NFWLAB_DOMAINS": "build.example", "NFWLAB_BASE_IMAGE": base,
+                                        "NFWLAB_IMAGE_TAG": IMAGE_TAG}))
+    compose = dk.ComposeProject(COMPOSE_DIR, env_file)
+    compose.build(["node-image"])
+    compose.build(["firewall-image"])
+    return base

@@ -1,0 +1,131 @@
+"""Logs: Suricata's EVE records, and the same records in AWS's alert log envelope.
+
+AWS Network Firewall wraps each EVE record as
+{"firewall_name", "availability_zone", "event_timestamp" (epoch seconds as a
+string), "event": <the EVE record>}; this module reads eve.json, selects
+records and wraps them.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import WaitTimeout
+
+Record = dict[str, Any]
+
+
+def event_epoch(event: Record) -> int:
+    """Seconds since the epoch of an EVE record's timestamp (2025-01-23T14:55:04.080189+0000)."""
+    return int(datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp())
+
+
+def aws_envelope(event: Record, firewall_name: str, availability_zone: str) -> Record:
+    """An EVE record as AWS Network Firewall's ALERT/FLOW log delivers it."""
+    return {"firewall_name": firewall_name, "availability_zone": availability_zone,
+            "event_timestamp": str(event_epoch(event)), "event": event}
+
+
+def lookup(record: Record, dotted: str) -> Any:
+    """The value at a dotted path ("alert.signature"), or KeyError."""
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def matches(record: Record, criteria: dict[str, Any]) -> bool:
+    """True when every dotted path in `criteria` exists with the given value."""
+    for path, want in criteria.items():
+        try:
+            if lookup(record, path) != want:
+                return False
+        except KeyError:
+            return False
+    return True
+
+
+def describe(record: Record) -> str:
+    """One line for people: time, verdict, 5-tuple, name and signature."""
+    a = record.get("alert", {})
+    name = (record.get("tls") or {}).get("sni") or (record.get("http") or {}).get("hostname") or "-"
+    verdict = (record.get("verdict") or {}).get("action", a.get("action", "-"))
+    return (f"{record.get('timestamp', '?')} {verdict:<5} {record.get('src_ip')}:{record.get('src_port')} -> "
+            f"{record.get('dest_ip')}:{record.get('dest_port')} {record.get('app_proto', '-')} {name} "
+            f"[{a.get('signature_id', '-')}] {a.get('signature', record.get('event_type'))}")
+
+
+@dataclass
+class EveLog:
+    """Reads eve.json, from the start or from a remembered offset."""
+
+    path: Path
+
+    def read(self, offset: int = 0) -> tuple[list[Record], int]:
+        """Complete records after `offset`, and the offset after the last one."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1  # a record still being written has no newline yet
+        records = []
+        for line in data[:end].splitlines():
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return records, offset + end
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def records(self, event_type: str | None = None, since: int = 0) -> list[Record]:
+        recs, _ = self.read(since)
+        return [r for r in recs if event_type is None or r.get("event_type") == event_type]
+
+    def follow(self, offset: int = 0, poll: float = 0.05, stop: Callable[[], bool] = lambda: False) -> Iterator[Record]:
+        """Yields records as Suricata writes them (it flushes each record)."""
+        while not stop():
+            recs, offset = self.read(offset)
+            yield from recs
+            if not recs:
+                time.sleep(poll)
+
+    def wait_for(self, criteria: dict[str, Any], since: int = 0, timeout: float = 10.0,
+                 event_type: str = "alert", count: int = 1) -> list[Record]:
+        """Waits until `count` records match `criteria` (dotted paths); returns them.
+
+        On timeout raises WaitTimeout listing what was seen instead."""
+        deadline = time.monotonic() + timeout
+        found: list[Record] = []
+        seen: list[Record] = []
+        offset = since
+        while True:
+            recs, offset = self.read(offset)
+            for r in recs:
+                if r.get("event_type") == event_type:
+                    seen.append(r)
+                    if matches(r, criteria):
+                        found.append(r)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                shown = "\n    ".join(describe(r) for r in seen[-10:]) or "(none)"
+                want = ", ".join(f"{k}={v!r}" for k, v in criteria.items())
+                raise WaitTimeout(
+                    f"expected {count} {event_type} record(s) with {want} within {timeout:g}s, got {len(found)}; "
+                    f"{event_type} records seen since the request ({len(seen)}):\n    {shown}",
+                    f"check the firewall's log {self.path} and `nfwlab status`")
+            time.sleep(0.02)
