@@ -136,8 +136,8 @@ def logs(container_id: str, tail: int = 40) -> str:
         return "(container is gone)"
 
 
-def restart(container_id: str) -> None:
-    client().containers.get(container_id).restart(timeout=2)
+def signal(container_id: str, name: str) -> None:
+    client().containers.get(container_id).kill(signal=name)
 
 
 def compose_env(values: dict[str, str]) -> str:

@@ -266,6 +266,30 @@ class Lab:
                 "eve_json": str(self.eve.path), "home_net": self.home_net,
                 "firewall_name": self.vpc.firewall.firewall_name, "availability_zone": self.vpc.availability_zone}
 
+    def stop_firewall_engine(self) -> None:
+        """Kills Suricata (the node stays up): the firewall is then closed, as AWS's fails closed."""
+        fw = self._container(self.vpc.firewall.name)
+        code, out, _ = dk.exec_in(fw.id, ["pidof", "suricata"])
+        if code == 0:
+            dk.exec_in(fw.id, ["kill", "-KILL", *out.split()])
+        deadline = time.monotonic() + 10
+        while dk.exec_in(fw.id, ["pidof", "suricata"])[0] == 0:
+            if time.monotonic() > deadline:
+                raise WaitTimeout("the firewall engine did not stop within 10s", "see `nfwlab status`")
+            time.sleep(0.05)
+
+    def restart_firewall_engine(self, timeout: float = 30.0) -> None:
+        """Starts Suricata again in the running firewall node and waits until it inspects traffic."""
+        fw = self._container(self.vpc.firewall.name)
+        before = dk.logs(fw.id, tail=100000).count("Engine started")
+        dk.signal(fw.id, "SIGHUP")
+        deadline = time.monotonic() + timeout
+        while dk.logs(fw.id, tail=100000).count("Engine started") <= before:
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"the firewall engine did not start within {timeout:g}s",
+                                  f"its log: {dk.logs(fw.id, tail=20)}")
+            time.sleep(0.1)
+
     # ---------------------------------------------------------------- nodes
     def _container(self, node: str) -> dk.Container:
         self._require_up()

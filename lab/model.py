@@ -276,13 +276,13 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
     by_name = {s.name: s for s in subnets}
     used: dict[IPv4Address, str] = {}
 
-    def place(addr_data: Any, subnet_data: Any, where: str, owner: str) -> tuple[str, IPv4Address]:
+    def place(addr_data: Any, subnet_data: Any, where: str, addr_field: str, owner: str) -> tuple[str, IPv4Address]:
         subnet_name = r.text(subnet_data, f"{where}.subnet")
         if subnet_name not in by_name:
             raise r.fail(f"{where}.subnet", f"no subnet named {subnet_name!r}",
                          f"use one of: {', '.join(by_name)}")
         subnet = by_name[subnet_name]
-        field_name = "ip" if "ip" in where else where
+        field_name = f"{where}.{addr_field}"
         addr = r.address(addr_data, field_name)
         if addr not in subnet.cidr:
             raise r.fail(field_name, f"{addr} is outside subnet {subnet.name} ({subnet.cidr})",
@@ -297,13 +297,13 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         return subnet_name, addr
 
     n = r.mapping(top["nat_gateway"], "nat_gateway", ["name", "id", "subnet", "private_ip", "elastic_ip"])
-    nat_subnet, nat_ip = place(n["private_ip"], n["subnet"], "nat_gateway.private_ip", n["name"])
+    nat_subnet, nat_ip = place(n["private_ip"], n["subnet"], "nat_gateway", "private_ip", n["name"])
     eip = r.address(n["elastic_ip"], "nat_gateway.elastic_ip")
     _public(r, eip, "nat_gateway.elastic_ip")
     nat = NatGateway(r.text(n["name"], "nat_gateway.name"), r.text(n["id"], "nat_gateway.id"), nat_subnet, nat_ip, eip)
 
     f = r.mapping(top["firewall"], "firewall", ["name", "firewall_name", "endpoint_id", "subnet", "endpoint_ip"])
-    fw_subnet, fw_ip = place(f["endpoint_ip"], f["subnet"], "firewall.endpoint_ip", "the firewall endpoint")
+    fw_subnet, fw_ip = place(f["endpoint_ip"], f["subnet"], "firewall", "endpoint_ip", "the firewall endpoint")
     firewall = FirewallEndpoint(r.text(f["name"], "firewall.name"), r.text(f["firewall_name"], "firewall.firewall_name"),
                                 r.text(f["endpoint_id"], "firewall.endpoint_id"), fw_subnet, fw_ip)
 
@@ -317,10 +317,10 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         name = r.text(s["name"], f"{where}.name")
         if any(x.name == name for x in servers):
             raise r.fail(f"{where}.name", f"duplicate server name {name!r}", "give each server its own name")
-        subnet_name, ip = place(s["ip"], s["subnet"], f"{where}.ip", name)
-        if subnet_name == fw_subnet:
-            raise r.fail(f"{where}.subnet", f"{name} is in the firewall endpoint's own subnet, where AWS does not inspect traffic",
-                         "put servers in a private subnet")
+        if s["subnet"] == fw_subnet:
+            raise r.fail(f"{where}.subnet", f"{name} is in the firewall endpoint's own subnet, where AWS does not "
+                         "inspect traffic", "put servers in a private subnet")
+        subnet_name, ip = place(s["ip"], s["subnet"], where, "ip", name)
         servers.append(Server(name, subnet_name, ip))
 
     net = r.mapping(top["internet"], "internet", ["cidr", "web_server", "domains"], ["name"])

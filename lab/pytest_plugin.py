@@ -1,0 +1,51 @@
+"""pytest plugin (registered as `nfwlab`): fixtures to test against a real lab.
+
+    def test_alert_names_server(nfwlab):
+        nfwlab.switch("firewall-first")
+        mark = nfwlab.log_mark()
+        assert not nfwlab.fetch("server-a", "https://blocked.example/").ok
+        alert = nfwlab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)
+        assert alert["src_ip"] == "10.0.136.108"
+
+`nfwlab` is one lab for the whole session (started on first use, removed at
+the end, also when tests fail). Options: --nfwlab-name NAME, --nfwlab-keep.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .lab import DEFAULT_DESIGN, Lab
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nfwlab")
+    group.addoption("--nfwlab-name", default="pytest", help="name of the lab the fixtures start (default: pytest)")
+    group.addoption("--nfwlab-keep", action="store_true", help="leave the lab running after the session")
+
+
+@pytest.fixture(scope="session")
+def nfwlab(request):
+    """A running lab (default design nat-first), shared by the session."""
+    # testcontainers' reaper image cannot be pulled without a registry; the lab
+    # removes its containers itself, by label.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    lab = Lab(request.config.getoption("--nfwlab-name"))
+    lab.down()  # whatever an earlier, interrupted session left
+    lab.up(DEFAULT_DESIGN)
+    try:
+        yield lab
+    finally:
+        if not request.config.getoption("--nfwlab-keep"):
+            lab.down()
+
+
+@pytest.fixture
+def nfwlab_design(nfwlab, request):
+    """The session lab switched to the design given by indirect parametrization:
+
+        @pytest.mark.parametrize("nfwlab_design", ["nat-first", "firewall-first"], indirect=True)
+    """
+    nfwlab.switch(getattr(request, "param", DEFAULT_DESIGN))
+    return nfwlab

@@ -1,0 +1,20 @@
+"""CLI input errors that need no Docker: clear message, meaningful exit code."""
+from lab.cli import main
+
+
+def test_unknown_design_is_refused_before_anything_is_made(capsys):
+    assert main(["--name", "nope", "routes", "--design", "middle-first"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown design 'middle-first'" in err and "firewall-first" in err
+
+
+def test_bad_lab_name(capsys):
+    assert main(["--name", "Bad Name", "routes"]) == 2
+    assert "lab name 'Bad Name' is not valid" in capsys.readouterr().err
+
+
+def test_routes_print_without_a_running_lab(capsys):
+    assert main(["--name", "offline", "routes", "--design", "firewall-first"]) == 0
+    out = capsys.readouterr().out
+    assert "Route table rtb-0b1c2d3e4f5a60002 (public-rtb)" in out
+    assert "10.0.128.0/20      vpce-0e5f6a7b8c9d00001" in out

@@ -1,0 +1,75 @@
+"""Rule generation: byte-identical to AWS's documented examples."""
+import json
+
+import pytest
+
+from lab.errors import ConfigError
+from lab.rules import DomainList, deny_list, domain_list_rules, load_rule_group, parse_rule_group
+
+AWS_DENY_EVIL_COM = (
+    'drop tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; content:"evil.com"; '
+    'startswith; nocase; endswith; msg:"matching TLS denylisted FQDNs"; priority:1; flow:to_server, established; '
+    'sid:1; rev:1;)\n'
+    'drop http $HOME_NET any -> $EXTERNAL_NET any (http.host; content:"evil.com"; startswith; endswith; '
+    'msg:"matching HTTP denylisted FQDNs"; priority:1; flow:to_server, established; sid:2; rev:1;)\n'
+)
+
+AWS_HTTP_ALLOW = (
+    'pass http $HOME_NET any -> $EXTERNAL_NET any (http.host; dotprefix; content:".amazon.com"; endswith; '
+    'msg:"matching HTTP allowlisted FQDNs"; priority:1; flow:to_server, established; sid:1; rev:1;)\n'
+    'pass http $HOME_NET any -> $EXTERNAL_NET any (http.host; content:"example.com"; startswith; endswith; '
+    'msg:"matching HTTP allowlisted FQDNs"; priority:1; flow:to_server, established; sid:2; rev:1;)\n'
+    'drop http $HOME_NET any -> $EXTERNAL_NET any (http.header_names; content:"|0d 0a|"; startswith; '
+    'msg:"not matching any HTTP allowlisted FQDNs"; priority:1; flow:to_server, established; sid:3; rev:1;)\n'
+)
+
+
+def test_deny_list_matches_aws_documentation():
+    assert domain_list_rules(deny_list(["evil.com"])) == AWS_DENY_EVIL_COM
+
+
+def test_http_allow_list_matches_aws_documentation():
+    group = DomainList("allow", (".amazon.com", "example.com"), ("HTTP_HOST",), "ALLOWLIST")
+    assert domain_list_rules(group) == AWS_HTTP_ALLOW
+
+
+def test_tls_allow_list_ends_with_catch_all():
+    rules = domain_list_rules(DomainList("allow", (".amazon.com",), ("TLS_SNI",), "ALLOWLIST")).splitlines()
+    assert 'tls.sni; dotprefix; content:".amazon.com"; nocase; endswith;' in rules[0]
+    assert rules[1] == ('drop tls $HOME_NET any -> $EXTERNAL_NET any (msg:"not matching any TLS allowlisted FQDNs"; '
+                        'priority:1; ssl_state:client_hello; flow:to_server, established; sid:2; rev:1;)')
+
+
+def test_sids_run_one_per_target_and_type():
+    rules = domain_list_rules(deny_list(["a.example", ".b.example"])).splitlines()
+    assert [r.rsplit("sid:", 1)[1].split(";")[0] for r in rules] == ["1", "2", "3", "4"]
+    assert [r.split()[1] for r in rules] == ["tls", "tls", "http", "http"]
+
+
+def test_lab_deny_list_file_is_aws_describe_rule_group_output(tmp_path):
+    group = load_rule_group("policies/deny-domains.json")
+    assert group.name == "deny-domains"
+    assert group.targets == ("blocked.example",)
+    assert 'content:"blocked.example"' in domain_list_rules(group)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda g: g["RulesSourceList"].update(Targets=[]), "Targets is empty"),
+    (lambda g: g["RulesSourceList"].update(TargetTypes=["DNS"]), "TargetTypes"),
+    (lambda g: g["RulesSourceList"].update(GeneratedRulesType="BLOCK"), "GeneratedRulesType"),
+    (lambda g: g["RulesSourceList"].update(Targets=['evil";drop']), "not a domain name"),
+    (lambda g: g["RulesSourceList"].update(Extra=1), "unknown field"),
+])
+def test_bad_rule_groups_are_refused_with_the_place(mutate, message):
+    source = {"RulesSourceList": {"Targets": ["x.example"], "TargetTypes": ["TLS_SNI"], "GeneratedRulesType": "DENYLIST"}}
+    mutate(source)
+    with pytest.raises(ConfigError, match=message) as e:
+        parse_rule_group({"RuleGroup": {"RulesSource": source}}, "group.json")
+    assert "group.json" in str(e.value)
+
+
+def test_bad_json_names_the_file(tmp_path):
+    p = tmp_path / "broken.json"
+    p.write_text("{not json")
+    with pytest.raises(ConfigError, match="broken.json: not valid JSON"):
+        load_rule_group(p)
