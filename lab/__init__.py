@@ -4,6 +4,16 @@ sits before or after the NAT gateway."""
 from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateError, WaitTimeout
 from .lab import FetchResult, Lab, build_images, design_names
 
-__all__ = ["Lab", "FetchResult", "build_images", "design_names", "LabError", "ConfigError",
-           "EnvironmentProblem", "NodeError", "StateError", "WaitTimeout"]
+__all__ = [
+           "ConfigError",
+           "EnvironmentProblem",
+           "FetchResult",
+           "Lab",
+           "LabError",
+           "NodeError",
+           "StateError",
+           "WaitTimeout",
+           "build_images",
+           "design_names",
+]
 __version__ = "0.1.0"

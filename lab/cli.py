@@ -22,7 +22,9 @@ def _print_json(data: Any) -> None:
 
 def _lab(args: argparse.Namespace) -> Lab:
     domains = args.domains.split(",") if getattr(args, "domains", None) else None
-    return Lab(args.name, domains=domains, home_net=getattr(args, "home_net", None))
+    kwargs = {"rule_group_file": args.rule_group} if getattr(args, "rule_group", None) else {}
+    return Lab(args.name, domains=domains, home_net=getattr(args, "home_net", None),
+               rules_file=getattr(args, "rules", None), **kwargs)
 
 
 def cmd_up(args) -> int:
@@ -33,7 +35,7 @@ def cmd_up(args) -> int:
     else:
         print(f"lab {lab.name} is up in design {args.design} ({took:.1f}s)")
         print(f"  firewall alert log (EVE): {lab.eve.path}")
-        print(f"  try: nfwlab curl server-a https://blocked.example/ ; nfwlab alerts")
+        print("  try: nfwlab curl server-a https://blocked.example/ ; nfwlab alerts")
     return 0
 
 
@@ -153,7 +155,11 @@ def parser() -> argparse.ArgumentParser:
                     f"(default {DEFAULT_DESIGN})")
     sp.add_argument("--domains", help="comma-separated names the emulated internet serves "
                     "(default: designs/vpc.yaml's internet.domains)")
-    sp.add_argument("--home-net", help="the firewall's HOME_NET (default: the VPC CIDR, as AWS)")
+    sp.add_argument("--home-net", help="the firewall's HOME_NET, comma-separated CIDRs (default: the VPC CIDR, as AWS)")
+    rules = sp.add_mutually_exclusive_group()
+    rules.add_argument("--rule-group", help="an AWS domain-list rule group (describe-rule-group JSON); "
+                       "default policies/deny-domains.json")
+    rules.add_argument("--rules", help="a Suricata rules file to run as-is instead of a rule group")
     add("down", cmd_down, "remove everything the lab made (also after a crash)")
     add("status", cmd_status, "show the lab's nodes, design and firewall engine")
     sp = add("design", cmd_design, "switch the running lab to another design (routes only)")

@@ -80,7 +80,7 @@ class ComposeProject:
 
     def build(self, services: list[str]) -> None:
         cmd = [*self.compose.compose_command_property, "--profile", "build", "build", *services]
-        res = subprocess.run(cmd, cwd=self.compose.context, capture_output=True, text=True)
+        res = subprocess.run(cmd, check=False, cwd=self.compose.context, capture_output=True, text=True)
         if res.returncode != 0:
             raise EnvironmentProblem(f"image build failed (exit code {res.returncode}): {res.stderr.strip()[-2000:]}",
                                      "check the package mirrors are reachable, then run `make images` again")
@@ -149,7 +149,7 @@ def compose_env(values: dict[str, str]) -> str:
 
 
 def run_script(path: Path, env: dict[str, str] | None = None) -> str:
-    res = subprocess.run(["bash", str(path)], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    res = subprocess.run(["bash", str(path)], check=False, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if res.returncode != 0:
         raise EnvironmentProblem(f"{path.name} failed (exit code {res.returncode}): {res.stderr.strip()[-1500:]}",
                                  "see the message above")

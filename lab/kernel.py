@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pyroute2 import IPRoute
@@ -19,7 +19,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from .errors import EnvironmentProblem, NodeError
 from .routing import KernelRoute, PolicyRule
 
-RT_PROTO_LAB = 99  # marks the routes the lab owns, so it can find and replace them
+RT_PROTO_LAB = 243  # unassigned in iproute2; marks the routes the lab owns, so it can find and replace them
 
 
 def netns_path(pid: int) -> str:
@@ -225,7 +225,7 @@ def iptables(pid: int, *args: str) -> str:
     """Runs iptables inside the namespace of process `pid` (the node's container)."""
     cmd = ["nsenter", f"--net={netns_path(pid)}", "iptables", "-w", "5", *args]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
         raise EnvironmentProblem("nsenter or iptables is missing on this host",
                                  "install util-linux and iptables (apt-get install iptables)") from None

@@ -17,9 +17,11 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from . import docker as dk
 from . import kernel, nodes
@@ -27,7 +29,7 @@ from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateE
 from .logs import EveLog, Record, aws_envelope
 from .model import Design, Vpc, load_design, load_vpc, validate_domain
 from .routing import format_route_tables, kernel_routes, route_table_json
-from .rules import deny_list, domain_list_rules, load_rule_group
+from .rules import domain_list_rules, load_rule_group
 
 HOME = Path(os.environ.get("NFWLAB_HOME", Path(__file__).resolve().parent.parent))
 DESIGNS_DIR = HOME / "designs"
@@ -37,6 +39,18 @@ DEFAULT_RULES = HOME / "policies" / "deny-domains.json"
 DEFAULT_DESIGN = "nat-first"
 IMAGE_TAG = "1"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+def _home_net(value: str) -> str:
+    """HOME_NET as a comma-separated list of CIDR blocks."""
+    blocks = [b.strip() for b in value.split(",") if b.strip()]
+    try:
+        if not blocks:
+            raise ValueError("no block given")
+        return ",".join(str(IPv4Network(b)) for b in blocks)
+    except ValueError as e:
+        raise ConfigError(f"HOME_NET {value!r} is not a list of CIDR blocks ({e})",
+                          "write it like 10.0.0.0/16 or 10.0.128.0/20,10.0.0.0/20") from None
 
 
 def state_root() -> Path:
@@ -73,7 +87,8 @@ class Lab:
 
     def __init__(self, name: str = "default", vpc_file: str | Path = DEFAULT_VPC,
                  rule_group_file: str | Path = DEFAULT_RULES, domains: list[str] | None = None,
-                 home_net: str | None = None, state_dir: str | Path | None = None):
+                 home_net: str | None = None, state_dir: str | Path | None = None,
+                 rules_file: str | Path | None = None):
         if not NAME_RE.match(name):
             raise ConfigError(f"lab name {name!r} is not valid",
                               "use 1-20 characters: lower-case letters, digits and '-', starting with a letter")
@@ -81,9 +96,18 @@ class Lab:
         self.vpc: Vpc = load_vpc(vpc_file)
         self.rule_group = load_rule_group(rule_group_file)
         self.domains = [validate_domain(d, "--domains") for d in domains] if domains else list(self.vpc.internet.domains)
-        self.home_net = home_net or str(self.vpc.cidr)
+        self.home_net = _home_net(home_net) if home_net else str(self.vpc.cidr)
+        self.rules_file = Path(rules_file) if rules_file else None
+        if self.rules_file and not self.rules_file.is_file():
+            raise ConfigError(f"{self.rules_file}: no such rules file", "give a Suricata rules file")
         self.state_dir = Path(state_dir) if state_dir else state_root() / name
         self.eve = EveLog(self.state_dir / "logs" / "eve.json")
+
+    def rules_text(self) -> str:
+        """The Suricata rules the firewall runs: a rules file as given, or the rule group's generated rules."""
+        if self.rules_file:
+            return self.rules_file.read_text()
+        return domain_list_rules(self.rule_group)
 
     # ------------------------------------------------------------------ state
     @property
@@ -132,7 +156,7 @@ class Lab:
     def _write_files(self) -> None:
         for sub in ("logs", "rules", "dns"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "rules" / "lab.rules").write_text(domain_list_rules(self.rule_group))
+        (self.state_dir / "rules" / "lab.rules").write_text(self.rules_text())
         (self.state_dir / "dns" / "hosts").write_text(
             "".join(f"{self.vpc.internet.web_server} {d}\n" for d in self.domains))
         (self.state_dir / "dns" / "resolv.conf").write_text(f"nameserver {self.vpc.dns_ip}\noptions timeout:1 attempts:2\n")
@@ -159,12 +183,16 @@ class Lab:
         self._write_state(name=self.name, design=None, phase="starting")
         try:
             self._write_files()
-            self._compose().up()
+            try:
+                self._compose().up()
+            except NodeError:
+                self._check_firewall_started()  # a firewall that died says why, better than compose
+                raise
             pids = self._pids()
             self._wire(pids, chosen)
             self._wait_for_firewall(firewall_timeout)
         except BaseException:
-            self._teardown()
+            self._teardown(remove_state=True)  # nothing half-made stays behind
             raise
         self._write_state(design=chosen.name, design_file=chosen.source, phase="up")
         return time.monotonic() - started
@@ -192,21 +220,28 @@ class Lab:
             role.configure(pids)
         kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, design))
 
+    def _check_firewall_started(self) -> bool:
+        """True once Suricata reported "Engine started"; raises with its errors if it stopped."""
+        c = dk.containers(self.name).get(self.vpc.firewall.name)
+        log = dk.logs(c.id, tail=60) if c else ""
+        if "Engine started" in log:
+            return True
+        if c is None or not c.running:
+            errors = "\n    ".join(line for line in log.splitlines() if line.startswith(("E:", "Error"))) or log[-1500:]
+            raise NodeError(f"the firewall (Suricata) refused to start:\n    {errors}",
+                            "fix the rules: " + (str(self.rules_file) if self.rules_file else
+                                                 f"the rule group {self.rule_group.name}"))
+        return False
+
     def _wait_for_firewall(self, timeout: float) -> None:
-        """Waits for Suricata's "Engine started"; a container that exits is reported with its log."""
+        """Waits for Suricata's "Engine started"; a firewall that exits is reported with its errors."""
         deadline = time.monotonic() + timeout
-        while True:
-            c = dk.containers(self.name).get(self.vpc.firewall.name)
-            log = dk.logs(c.id, tail=60) if c else ""
-            if "Engine started" in log:
-                return
-            if c is None or not c.running:
-                errors = "\n    ".join(l for l in log.splitlines() if l.startswith(("E:", "Error"))) or log[-1500:]
-                raise NodeError(f"the firewall (Suricata) stopped while starting:\n    {errors}",
-                                f"fix the rules in {self.state_dir / 'rules' / 'lab.rules'} (generated from the rule group)")
+        while not self._check_firewall_started():
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"Suricata did not report 'Engine started' within {timeout:g}s; its log:\n{log[-1500:]}",
-                                  "check the firewall container with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
+                c = dk.containers(self.name).get(self.vpc.firewall.name)
+                raise WaitTimeout(f"Suricata did not report 'Engine started' within {timeout:g}s; its log:\n"
+                                  f"{dk.logs(c.id, tail=30) if c else '(no container)'}",
+                                  "check the firewall with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
             time.sleep(0.1)
 
     def down(self) -> dict[str, Any]:
@@ -340,7 +375,6 @@ class Lab:
         return kernel.interfaces(kernel.netns_path(self._container(node).pid))
 
     def route_get(self, node: str, dst: str) -> dict:
-        from ipaddress import IPv4Address
         return kernel.route_get(kernel.netns_path(self._container(node).pid), IPv4Address(dst))
 
 

@@ -7,10 +7,11 @@ Errors name the file, the field and what to do.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

@@ -166,4 +166,4 @@ def endpoints(link: LinkSpec, pids: dict[str, int]) -> tuple[Endpoint, Endpoint]
             Endpoint(kernel.netns_path(pids[link.b_service]), link.b_ifname, link.b_addresses, link.b_master))
 
 
-__all__ = ["roles", "services", "all_links", "endpoints", "LinkSpec", "IPv4Network"]
+__all__ = ["IPv4Network", "LinkSpec", "all_links", "endpoints", "roles", "services"]

@@ -148,7 +148,7 @@ def format_route_tables(vpc: Vpc, design: Design) -> str:
         for r in t.routes:
             target = vpc.target_id(r.target)
             label = "" if r.target == LOCAL else f"  ({r.target})"
-            lines.append(f"  {str(r.destination):<18} {target:<24} Active{label}")
+            lines.append(f"  {r.destination!s:<18} {target:<24} Active{label}")
         lines.append("")
     if design.table_for(vpc.internet_gateway.name) is None:
         lines.append(f"Internet gateway {vpc.internet_gateway.id}: no edge route table (no ingress routing)")

@@ -32,7 +32,7 @@ class DomainList:
         if not self.targets:
             raise ConfigError(f"{where}: Targets is empty", "list at least one domain")
         for t in self.targets:
-            body = t[1:] if t.startswith(".") else t
+            body = t.removeprefix(".")
             if not body or any(c in t for c in ' ";|\\') or ".." in t or t.endswith("."):
                 raise ConfigError(f"{where}: target {t!r} is not a domain name",
                                   "write a domain, with a leading dot for the domain and all its subdomains")

@@ -15,8 +15,10 @@ mirror="${NFWLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
 if have "$want"; then echo "$want"; exit 0; fi
-if [ "$want" = "debian:bookworm-slim" ] && timeout 20 docker pull -q "$want" >/dev/null 2>&1; then
-  echo "$want"; exit 0
+if timeout 20 docker pull -q "$want" >/dev/null 2>&1; then echo "$want"; exit 0; fi
+if [ "$want" != "debian:bookworm-slim" ]; then
+  echo "build-base-image: base image $want is neither present nor pullable; load it (docker load / docker import) or leave NFWLAB_BASE_IMAGE unset" >&2
+  exit 1
 fi
 if have "$own"; then echo "$own"; exit 0; fi
 

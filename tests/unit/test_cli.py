@@ -18,3 +18,15 @@ def test_routes_print_without_a_running_lab(capsys):
     out = capsys.readouterr().out
     assert "Route table rtb-0b1c2d3e4f5a60002 (public-rtb)" in out
     assert "10.0.128.0/20      vpce-0e5f6a7b8c9d00001" in out
+
+
+def test_up_without_root_says_so(monkeypatch, capsys):
+    import os
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["--name", "noroot", "up"]) == 3
+    assert "needs root" in capsys.readouterr().err
+
+
+def test_bad_home_net(capsys):
+    assert main(["--name", "x", "up", "--home-net", "10.0.0.0/33"]) == 2
+    assert "HOME_NET '10.0.0.0/33' is not a list of CIDR blocks" in capsys.readouterr().err

@@ -1,13 +1,12 @@
 """The VPC model, design files and their compilation into Linux routing tables."""
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 
 import pytest
 import yaml
 
 from lab.errors import ConfigError
 from lab.model import load_design, load_vpc, parse_design, parse_vpc
-from lab.routing import (EDGE_TABLE, IGW_LINK_GATEWAY, KernelRoute, format_route_tables, kernel_routes,
-                         policy_rules, route_table_json)
+from lab.routing import EDGE_TABLE, IGW_LINK_GATEWAY, format_route_tables, kernel_routes, policy_rules, route_table_json
 
 VPC_FILE = "designs/vpc.yaml"
 

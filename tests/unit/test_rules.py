@@ -1,5 +1,4 @@
 """Rule generation: byte-identical to AWS's documented examples."""
-import json
 
 import pytest
 

@@ -1,0 +1,54 @@
+# nfw-lab: `make lab-up` sets up everything and starts the lab; `make test` runs the tests.
+VENV   ?= .venv
+PYTHON ?= python3
+NAME   ?= default
+DESIGN ?= nat-first
+BIN     = $(VENV)/bin
+
+.PHONY: host venv images lab-up lab-down status test unit integration demo clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make lab-up      install what is missing, build the images, start the lab ($(DESIGN))"
+	@echo "make demo        walk the scenario: nat-first, then firewall-first (DEMO_FLAGS=--no-pause)"
+	@echo "make lab-down    remove the lab (containers, links, state)"
+	@echo "make test        the whole test suite (unit + real-lab integration)"
+	@echo "make unit        unit tests only (no Docker, no root)"
+
+host:
+	bash scripts/install-host.sh
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+venv: $(BIN)/.installed
+
+images: host venv
+	$(BIN)/nfwlab build
+
+lab-up: images
+	$(BIN)/nfwlab --name $(NAME) up --design $(DESIGN)
+
+lab-down: venv
+	$(BIN)/nfwlab --name $(NAME) down
+
+status: venv
+	$(BIN)/nfwlab --name $(NAME) status
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: images
+	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q tests/integration
+
+test: images
+	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q
+
+demo: venv
+	NFWLAB=$(BIN)/nfwlab bash scripts/demo.sh --name $(NAME) $(DEMO_FLAGS)
+
+clean: lab-down
+	rm -rf $(VENV)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The scenario, step by step: which server tried to reach a denied domain?
+#   scripts/demo.sh [--name LAB] [--no-pause]
+# Starts the lab if it is not up (nat-first), and leaves it running at the end.
+set -euo pipefail
+NFWLAB=${NFWLAB:-nfwlab}
+name=default pause=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --name) name=$2; shift 2 ;;
+    --no-pause) pause=0; shift ;;
+    *) echo "usage: $0 [--name LAB] [--no-pause]" >&2; exit 2 ;;
+  esac
+done
+[ -t 0 ] || pause=0
+lab() { "$NFWLAB" --name "$name" "$@"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ nfwlab %s\n' "$*"; lab "$@" || true; }
+step() { if [ $pause = 1 ]; then read -r -p "   [Enter] to go on " _; fi; }
+
+if ! lab status >/dev/null 2>&1; then
+  say "Starting the lab"
+  lab up --design nat-first
+fi
+
+say "Design nat-first: server -> NAT gateway -> firewall -> internet gateway"
+run design nat-first
+run routes
+step
+say "server-a (10.0.136.108) asks for a denylisted domain over HTTPS"
+run curl server-a https://blocked.example/ --timeout 3
+step
+say "The firewall's alert, as AWS Network Firewall logs it: src_ip is the NAT gateway (10.0.13.92)"
+run alerts --format aws --last 1
+step
+say "Design firewall-first: server -> firewall -> NAT gateway -> internet gateway (routes only, nothing restarts)"
+run design firewall-first
+run routes
+step
+say "server-a asks for the same domain again"
+run curl server-a https://blocked.example/ --timeout 3
+step
+say "The alert now names server-a (10.0.136.108)"
+run alerts --format aws --last 1
+say "Where the firewall sits decides what its logs can tell you. (The lab stays up: make lab-down removes it.)"
