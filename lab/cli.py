@@ -118,8 +118,10 @@ def cmd_alerts(args) -> int:
             print(describe(record), flush=True)
 
     if args.follow:
+        since = 0 if args.all else lab.log_mark()
+        print(f"following {lab.eve.path} (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
-            for r in lab.follow_alerts(since=0 if args.all else None):
+            for r in lab.follow_alerts(since=since):
                 show(r)
         except KeyboardInterrupt:
             pass

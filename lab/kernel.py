@@ -145,24 +145,27 @@ def _route_args(r: KernelRoute) -> dict:
     return args
 
 
-def lab_routes(netns: str, tables: set[int]) -> set[tuple[int, str]]:
+def _lab_routes(ns: IPRoute, tables: set[int]) -> set[tuple[int, str]]:
     """(table, destination) of every route the lab put in `tables`."""
     out = set()
-    with _ipr(netns) as ns:
-        for route in ns.get_routes(family=2, table=None):
-            table = route.get_attr("RTA_TABLE") or route["table"]
-            if table in tables and route["proto"] == RT_PROTO_LAB:
-                out.add((table, f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"))
+    for route in ns.get_routes(family=2, table=None):
+        table = route.get_attr("RTA_TABLE") or route["table"]
+        if table in tables and route["proto"] == RT_PROTO_LAB:
+            out.add((table, f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"))
     return out
+
+
+def lab_routes(netns: str, tables: set[int]) -> set[tuple[int, str]]:
+    with _ipr(netns) as ns:
+        return _lab_routes(ns, tables)
 
 
 def replace_routes(netns: str, routes: list[KernelRoute]) -> None:
     """Makes the lab's tables hold exactly `routes`: replace what is wanted, then
     delete what is no longer wanted. Traffic never meets an empty table."""
-    tables = {r.table for r in routes}
-    before = lab_routes(netns, tables)
     with _ipr(netns) as ns:
-        index = {}
+        before = _lab_routes(ns, {r.table for r in routes})
+        index: dict[str, int] = {}
         for r in routes:
             args = _route_args(r)
             if "oif" in args:

@@ -249,13 +249,13 @@ class Lab:
         return self._teardown(remove_state=True)
 
     def _teardown(self, remove_state: bool = False) -> dict[str, Any]:
-        report: dict[str, Any] = {"containers": 0, "host_links": [], "state_dir": None}
+        report: dict[str, Any] = {"containers": len(dk.containers(self.name)), "host_links": [], "state_dir": None}
         if (self.state_dir / "compose.env").exists():
             try:
                 self._compose().down()
             except LabError:
                 pass  # the label sweep below removes what compose could not
-        report["containers"] = dk.remove_lab_containers(self.name)
+        dk.remove_lab_containers(self.name)
         names = [kernel.temp_ifname(self.name, link.name, side)
                  for link in nodes.all_links(self.vpc) for side in "ab"]
         report["host_links"] = kernel.delete_host_links(names)

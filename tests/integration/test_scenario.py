@@ -7,6 +7,8 @@ timeout) for the alert it must produce.
 import pytest
 
 from lab import docker as dk
+from lab import kernel, nodes
+from lab.routing import association_tables, kernel_routes
 
 NAT_GATEWAY = "10.0.13.92"
 SERVER_IP = {"server-a": "10.0.136.108", "server-b": "10.0.140.23"}
@@ -67,6 +69,12 @@ def test_allowed_domain_gets_200_and_no_alert(nfwlab_design, scheme):
     assert lab.alerts(since=mark) == []
 
 
+def router_tables(lab):
+    """(table, destination) of the lab's routes in the VPC router, read from the kernel."""
+    pid = dk.containers(lab.name)[nodes.ROUTER].pid
+    return kernel.lab_routes(kernel.netns_path(pid), set(association_tables(lab.vpc).values()))
+
+
 def test_switching_back_and_forth_restarts_no_container(nfwlab):
     def started():
         return {s: dk.client().containers.get(c.id).attrs["State"]["StartedAt"]
@@ -78,6 +86,8 @@ def test_switching_back_and_forth_restarts_no_container(nfwlab):
         seconds = nfwlab.switch(design)
         assert seconds < 1.0
         assert nfwlab.design == design
+        assert router_tables(nfwlab) == {(r.table, str(r.dst)) for r in
+                                         kernel_routes(nfwlab.vpc, nfwlab.load_design(design))}
         alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni")
         assert alert["src_ip"] == source
         assert nfwlab.fetch("server-a", f"https://{ALLOWED}/").status == 200
@@ -115,7 +125,6 @@ def test_firewall_fails_closed_while_its_engine_is_down(nfwlab):
 
 
 def test_no_node_has_a_way_out_of_the_lab(nfwlab):
-    from lab import kernel, nodes
     links = nodes.all_links(nfwlab.vpc)
     for service, c in dk.containers(nfwlab.name).items():
         attrs = dk.client().containers.get(c.id).attrs
