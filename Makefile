@@ -30,7 +30,9 @@ images: host venv
 	$(BIN)/nfwlab build
 
 lab-up: images
-	$(BIN)/nfwlab --name $(NAME) up --design $(DESIGN)
+	@if $(BIN)/nfwlab --name $(NAME) status >/dev/null 2>&1; then \
+	  echo "lab $(NAME) is already up:"; $(BIN)/nfwlab --name $(NAME) status; \
+	else $(BIN)/nfwlab --name $(NAME) up --design $(DESIGN); fi
 
 lab-down: venv
 	$(BIN)/nfwlab --name $(NAME) down

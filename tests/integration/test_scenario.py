@@ -4,8 +4,11 @@ Real Docker containers, real iptables NAT, real Suricata 7 inline. Each test
 marks the alert log, makes a server send one request and waits (with a
 timeout) for the alert it must produce.
 """
+import json
+
 import pytest
 
+from lab import Lab
 from lab import docker as dk
 from lab import kernel, nodes
 from lab.routing import association_tables, kernel_routes
@@ -143,3 +146,36 @@ def test_no_node_has_a_way_out_of_the_lab(nfwlab):
     # No link end is left in the host's namespace.
     names = [kernel.temp_ifname(nfwlab.name, l.name, side) for l in links for side in "ab"]
     assert kernel.delete_host_links(names) == []
+
+
+def test_a_second_lab_with_its_own_domains_runs_beside_the_first(nfwlab):
+    other = Lab("pytest-second", domains=["shop.test", "blocked.example"])
+    other.down()
+    other.up("firewall-first")
+    try:
+        assert other.fetch("server-a", "https://shop.test/").status == 200
+        # allowed.example is not served by the second lab's internet: no such name.
+        missing = other.fetch("server-a", "https://allowed.example/", timeout=2)
+        assert missing.status is None and "resolve" in missing.error.lower()
+        mark = other.log_mark()
+        assert not other.fetch("server-b", "https://blocked.example/", timeout=2).ok
+        assert other.wait_for_alert({"tls.sni": BLOCKED}, since=mark)["src_ip"] == SERVER_IP["server-b"]
+        # The first lab is untouched and still answers.
+        assert nfwlab.fetch("server-a", f"https://{ALLOWED}/").status == 200
+    finally:
+        other.down()
+    assert dk.containers("pytest-second") == {}
+
+
+def test_make_demo_tells_the_story(nfwlab):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = {**os.environ, "NFWLAB": str(Path(sys.executable).parent / "nfwlab")}
+    res = subprocess.run(["bash", "scripts/demo.sh", "--name", nfwlab.name, "--no-pause"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines() if line.startswith('{"firewall_name"')]
+    assert [r["event"]["src_ip"] for r in records] == [NAT_GATEWAY, SERVER_IP["server-a"]]
+    assert all(r["event"]["alert"]["signature"] == "matching TLS denylisted FQDNs" for r in records)
