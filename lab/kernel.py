@@ -61,9 +61,9 @@ def _disable_tx_checksum(ifname: str) -> None:
 def create_link(lab: str, link: str, a: Endpoint, b: Endpoint) -> None:
     """A veth pair between two namespaces, configured, up, TX checksum offload off.
 
-    Made under temporary names in the host namespace, then moved and renamed;
-    a half-made pair is removed. Calling it again for a link that exists is
-    harmless (the names are taken and nothing changes)."""
+    Made under temporary names in the host namespace (where the ethtool ioctl
+    can reach both ends), then moved and renamed; a half-made pair is removed,
+    and a pair left under the temporary names by an interrupted run is replaced."""
     ta, tb = temp_ifname(lab, link, "a"), temp_ifname(lab, link, "b")
     with _ipr() as host:
         try:

@@ -370,11 +370,12 @@ class Lab:
         """Waits for an alert whose dotted paths match `criteria`; returns the first."""
         return self.eve.wait_for(criteria, since=since, timeout=timeout, count=count)[0]
 
-    def routes_of(self, node: str) -> list[dict]:
-        """Interfaces of a node (for isolation checks; sends nothing)."""
+    def interfaces(self, node: str) -> list[dict]:
+        """Interfaces of a node with their kind and addresses (for isolation checks; sends nothing)."""
         return kernel.interfaces(kernel.netns_path(self._container(node).pid))
 
     def route_get(self, node: str, dst: str) -> dict:
+        """How a node would route a packet to `dst` (`ip route get`: sends nothing)."""
         return kernel.route_get(kernel.netns_path(self._container(node).pid), IPv4Address(dst))
 
 

@@ -8,7 +8,7 @@ call the kernel themselves except through lab.kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface
 
 from . import kernel
 from .kernel import Endpoint
@@ -164,6 +164,3 @@ def all_links(vpc: Vpc) -> list[LinkSpec]:
 def endpoints(link: LinkSpec, pids: dict[str, int]) -> tuple[Endpoint, Endpoint]:
     return (Endpoint(kernel.netns_path(pids[link.a_service]), link.a_ifname, link.a_addresses),
             Endpoint(kernel.netns_path(pids[link.b_service]), link.b_ifname, link.b_addresses, link.b_master))
-
-
-__all__ = ["IPv4Network", "LinkSpec", "all_links", "endpoints", "roles", "services"]

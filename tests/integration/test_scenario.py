@@ -138,7 +138,7 @@ def test_no_node_has_a_way_out_of_the_lab(nfwlab):
             | {l.b_ifname for l in links if l.b_service == service}
         if service == nodes.ROUTER:
             expected |= {s.bridge for s in nfwlab.vpc.subnets}
-        ifaces = nfwlab.routes_of(service)
+        ifaces = nfwlab.interfaces(service)
         assert {i["ifname"] for i in ifaces} == expected, service
         assert {i["kind"] for i in ifaces} <= {"", "veth", "bridge"}, service
     # The VPC router has no route of its own to anywhere outside the lab (sends nothing).
