@@ -30,7 +30,9 @@ step
 say "server-a (10.0.136.108) asks for a denylisted domain over HTTPS"
 run curl server-a https://blocked.example/ --timeout 3
 step
-say "The firewall's alert, as AWS Network Firewall logs it: src_ip is the NAT gateway (10.0.13.92)"
+say "The firewall's alert: src_ip is the NAT gateway (10.0.13.92), not server-a"
+run alerts --last 1
+echo "   ... and as AWS Network Firewall's alert log shows it:"
 run alerts --format aws --last 1
 step
 say "Design firewall-first: server -> firewall -> NAT gateway -> internet gateway (routes only, nothing restarts)"
@@ -41,5 +43,6 @@ say "server-a asks for the same domain again"
 run curl server-a https://blocked.example/ --timeout 3
 step
 say "The alert now names server-a (10.0.136.108)"
+run alerts --last 1
 run alerts --format aws --last 1
 say "Where the firewall sits decides what its logs can tell you. (The lab stays up: make lab-down removes it.)"
