@@ -63,6 +63,8 @@ def cmd_status(args) -> int:
         print(f"  {node:<18} {status}")
     print(f"  firewall engine    {st['firewall_engine']}")
     print(f"  HOME_NET           {st['home_net']}")
+    print(f"  rules              {st['rules']}")
+    print(f"  domains served     {', '.join(st['domains'] or [])}")
     print(f"  alert log (EVE)    {st['eve_json']}")
     return 0 if st["design"] and st["firewall_engine"] == "running" else 5
 
@@ -132,6 +134,17 @@ def cmd_alerts(args) -> int:
     return 0
 
 
+def cmd_engine(args) -> int:
+    lab = Lab(args.name)
+    if args.action == "stop":
+        lab.stop_firewall_engine()
+        print("firewall engine stopped: nothing crosses the firewall until `nfwlab engine start` (fail closed)")
+    else:
+        lab.restart_firewall_engine()
+        print("firewall engine running")
+    return 0
+
+
 def cmd_build(args) -> int:
     base = build_images(args.base_image)
     print(f"images nfwlab/node and nfwlab/firewall built from {base}")
@@ -181,6 +194,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts (Ctrl-C stops)")
     sp.add_argument("--all", action="store_true", help="with --follow: start from the first alert")
     sp.add_argument("--last", type=int, default=0, help="only the last N alerts")
+    sp = add("engine", cmd_engine, "stop or start the firewall engine (Suricata) in the running lab",
+             json_flag=False)
+    sp.add_argument("action", choices=["stop", "start"])
     sp = add("build", cmd_build, "build the lab's images (a Debian base with debootstrap if no registry)",
              json_flag=False)
     sp.add_argument("--base-image", help="base image to build from (default debian:bookworm-slim)")

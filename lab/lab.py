@@ -192,9 +192,10 @@ class Lab:
             self._wire(pids, chosen)
             self._wait_for_firewall(firewall_timeout)
         except BaseException:
-            self._teardown(remove_state=True)  # nothing half-made stays behind
+            self.down()  # nothing half-made stays behind
             raise
-        self._write_state(design=chosen.name, design_file=chosen.source, phase="up")
+        self._write_state(design=chosen.name, design_file=chosen.source, phase="up", home_net=self.home_net,
+                          domains=self.domains, rules=str(self.rules_file or self.rule_group.name))
         return time.monotonic() - started
 
     def _pids(self) -> dict[str, int]:
@@ -246,9 +247,6 @@ class Lab:
 
     def down(self) -> dict[str, Any]:
         """Removes everything the lab made: containers, links, state. Works after a crash."""
-        return self._teardown(remove_state=True)
-
-    def _teardown(self, remove_state: bool = False) -> dict[str, Any]:
         report: dict[str, Any] = {"containers": len(dk.containers(self.name)), "host_links": [], "state_dir": None}
         if (self.state_dir / "compose.env").exists():
             try:
@@ -259,11 +257,9 @@ class Lab:
         names = [kernel.temp_ifname(self.name, link.name, side)
                  for link in nodes.all_links(self.vpc) for side in "ab"]
         report["host_links"] = kernel.delete_host_links(names)
-        if remove_state and self.state_dir.exists():
+        if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
             report["state_dir"] = str(self.state_dir)
-        elif self._state_file.exists():
-            self._write_state(design=None, phase="down")
         return report
 
     # ---------------------------------------------------------------- design
@@ -298,7 +294,8 @@ class Lab:
             engine = "running" if code == 0 else "down (fail closed: nothing crosses the firewall)"
         return {"name": self.name, "design": state.get("design"), "phase": state.get("phase", "down"),
                 "nodes": node_status, "firewall_engine": engine, "state_dir": str(self.state_dir),
-                "eve_json": str(self.eve.path), "home_net": self.home_net,
+                "eve_json": str(self.eve.path), "home_net": state.get("home_net"),
+                "domains": state.get("domains"), "rules": state.get("rules"),
                 "firewall_name": self.vpc.firewall.firewall_name, "availability_zone": self.vpc.availability_zone}
 
     def stop_firewall_engine(self) -> None:

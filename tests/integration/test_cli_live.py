@@ -59,3 +59,14 @@ def test_alerts_follow_prints_new_alerts_in_aws_format(nfwlab):
     assert record["firewall_name"] == "nfwlab-firewall"
     assert record["event"]["src_ip"] == "10.0.140.23"
     assert record["event"]["http"]["hostname"] == "blocked.example"
+
+
+def test_engine_stop_closes_the_firewall_and_start_reopens_it(nfwlab):
+    assert cli(nfwlab, "engine", "stop").returncode == 0
+    try:
+        status = cli(nfwlab, "status")
+        assert status.returncode == 5 and "fail closed" in status.stdout
+        assert cli(nfwlab, "curl", "server-a", "http://allowed.example/", "--timeout", "2").returncode == 1
+    finally:
+        assert cli(nfwlab, "engine", "start").returncode == 0
+    assert cli(nfwlab, "curl", "server-a", "http://allowed.example/").returncode == 0
