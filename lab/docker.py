@@ -6,6 +6,7 @@ inspection, exec and label-based cleanup go through the Docker SDK.
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from dataclasses import dataclass
@@ -35,11 +36,17 @@ class Container:
         return self.status == "running" and self.pid > 0
 
 
+@functools.cache
+def _client(docker_host: str | None) -> docker.DockerClient:
+    c = docker.from_env(timeout=60)
+    c.ping()
+    return c
+
+
 def client() -> docker.DockerClient:
+    """A Docker SDK client, checked once per engine address (DOCKER_HOST) and then reused."""
     try:
-        c = docker.from_env(timeout=60)
-        c.ping()
-        return c
+        return _client(os.environ.get("DOCKER_HOST"))
     except Exception as e:  # the SDK raises several kinds for "no engine"
         raise EnvironmentProblem(
             f"cannot reach the Docker Engine ({e.__class__.__name__}: {str(e)[:200]})",
