@@ -4,16 +4,6 @@ sits before or after the NAT gateway."""
 from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateError, WaitTimeout
 from .lab import FetchResult, Lab, build_images, design_names
 
-__all__ = [
-           "ConfigError",
-           "EnvironmentProblem",
-           "FetchResult",
-           "Lab",
-           "LabError",
-           "NodeError",
-           "StateError",
-           "WaitTimeout",
-           "build_images",
-           "design_names",
-]
+__all__ = ["ConfigError", "EnvironmentProblem", "FetchResult", "Lab", "LabError", "NodeError",
+           "StateError", "WaitTimeout", "build_images", "design_names"]
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from .errors import LabError
-from .lab import DEFAULT_DESIGN, Lab, build_images, design_names
+from .lab import DEFAULT_DESIGN, DEFAULT_RULES, Lab, build_images, design_names
 from .logs import describe
 
 
@@ -20,15 +20,9 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
 
 
-def _lab(args: argparse.Namespace) -> Lab:
-    domains = args.domains.split(",") if getattr(args, "domains", None) else None
-    kwargs = {"rule_group_file": args.rule_group} if getattr(args, "rule_group", None) else {}
-    return Lab(args.name, domains=domains, home_net=getattr(args, "home_net", None),
-               rules_file=getattr(args, "rules", None), **kwargs)
-
-
 def cmd_up(args) -> int:
-    lab = _lab(args)
+    lab = Lab(args.name, rule_group_file=args.rule_group or DEFAULT_RULES, rules_file=args.rules,
+              domains=args.domains.split(",") if args.domains else None, home_net=args.home_net)
     took = lab.up(args.design)
     if args.json:
         _print_json({"name": lab.name, "design": args.design, "seconds": round(took, 3), "eve_json": str(lab.eve.path)})

@@ -209,6 +209,12 @@ def interfaces(netns: str) -> list[dict]:
         return out
 
 
+def host_links(names: list[str]) -> list[str]:
+    """Which of `names` exist as links in the host namespace (reads only)."""
+    with _ipr() as host:
+        return [n for n in names if host.link_lookup(ifname=n)]
+
+
 def delete_host_links(names: list[str]) -> list[str]:
     """Removes host-namespace link ends left by an interrupted `up`; returns what it removed."""
     removed = []

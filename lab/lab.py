@@ -245,6 +245,10 @@ class Lab:
                                   "check the firewall with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
             time.sleep(0.1)
 
+    def host_link_names(self) -> list[str]:
+        """Names the lab's link ends carry in the host namespace while they are being made."""
+        return [kernel.temp_ifname(self.name, link.name, side) for link in nodes.all_links(self.vpc) for side in "ab"]
+
     def down(self) -> dict[str, Any]:
         """Removes everything the lab made: containers, links, state. Works after a crash."""
         report: dict[str, Any] = {"containers": len(dk.containers(self.name)), "host_links": [], "state_dir": None}
@@ -254,9 +258,7 @@ class Lab:
             except LabError:
                 pass  # the label sweep below removes what compose could not
         dk.remove_lab_containers(self.name)
-        names = [kernel.temp_ifname(self.name, link.name, side)
-                 for link in nodes.all_links(self.vpc) for side in "ab"]
-        report["host_links"] = kernel.delete_host_links(names)
+        report["host_links"] = kernel.delete_host_links(self.host_link_names())
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
             report["state_dir"] = str(self.state_dir)

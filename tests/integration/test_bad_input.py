@@ -16,10 +16,7 @@ CLI = [sys.executable, "-m", "lab"]
 
 
 def leftovers(lab: Lab) -> dict:
-    names = [kernel.temp_ifname(lab.name, link.name, side) for link in nodes.all_links(lab.vpc) for side in "ab"]
-    with kernel._ipr() as host:
-        links = [n for n in names if host.link_lookup(ifname=n)]
-    return {"containers": sorted(dk.containers(lab.name)), "host_links": links,
+    return {"containers": sorted(dk.containers(lab.name)), "host_links": kernel.host_links(lab.host_link_names()),
             "state_dir": lab.state_dir.exists()}
 
 

@@ -154,8 +154,7 @@ def test_no_node_has_a_way_out_of_the_lab(nfwlab):
     # The VPC router has no route of its own to anywhere outside the lab (sends nothing).
     assert "error" in nfwlab.route_get(nodes.ROUTER, "192.0.2.1")
     # No link end is left in the host's namespace.
-    names = [kernel.temp_ifname(nfwlab.name, l.name, side) for l in links for side in "ab"]
-    assert kernel.delete_host_links(names) == []
+    assert kernel.host_links(nfwlab.host_link_names()) == []
 
 
 def test_a_second_lab_with_its_own_domains_runs_beside_the_first(nfwlab):
