@@ -12,8 +12,9 @@ import sys
 from typing import Any
 
 from .errors import LabError
-from .lab import DEFAULT_DESIGN, DEFAULT_RULES, Lab, build_images, design_names
+from .lab import DEFAULT_DESIGN, DEFAULT_POLICY, Lab, build_images, design_names
 from .logs import describe
+from .policy import load_policy
 
 
 def _print_json(data: Any) -> None:
@@ -21,14 +22,17 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_up(args) -> int:
-    lab = Lab(args.name, rule_group_file=args.rule_group or DEFAULT_RULES, rules_file=args.rules,
-              domains=args.domains.split(",") if args.domains else None, home_net=args.home_net)
+    lab = Lab(args.name, policy_file=args.policy or DEFAULT_POLICY, rule_group_files=args.rule_group or [],
+              rules_file=args.rules, domains=args.domains.split(",") if args.domains else None,
+              home_net=args.home_net)
     took = lab.up(args.design)
     if args.json:
         _print_json({"name": lab.name, "design": args.design, "seconds": round(took, 3), "eve_json": str(lab.eve.path)})
     else:
         print(f"lab {lab.name} is up in design {args.design} ({took:.1f}s)")
-        print(f"  firewall alert log (EVE): {lab.eve.path}")
+        print(f"  firewall policy: {lab.policy.name} ({lab.policy.rule_order}, HOME_NET {lab.home_net})")
+        print(f"  ALERT log: {lab.alert_log.path}")
+        print(f"  FLOW log:  {lab.flow_log.path}")
         print("  try: nfwlab curl server-a https://blocked.example/ ; nfwlab alerts")
     return 0
 
@@ -56,10 +60,13 @@ def cmd_status(args) -> int:
     for node, status in st["nodes"].items():
         print(f"  {node:<18} {status}")
     print(f"  firewall engine    {st['firewall_engine']}")
+    policy = st.get("policy") or {}
+    print(f"  policy             {policy.get('name')} ({policy.get('rule_order')}; {policy.get('source')})")
     print(f"  HOME_NET           {st['home_net']}")
-    print(f"  rules              {st['rules']}")
     print(f"  domains served     {', '.join(st['domains'] or [])}")
-    print(f"  alert log (EVE)    {st['eve_json']}")
+    print(f"  ALERT log          {st['alert_log']}")
+    print(f"  FLOW log           {st['flow_log']}")
+    print(f"  EVE log            {st['eve_json']}")
     return 0 if st["design"] and st["firewall_engine"] == "running" else 5
 
 
@@ -102,29 +109,83 @@ def cmd_curl(args) -> int:
     return 0 if res.ok else 1
 
 
-def cmd_alerts(args) -> int:
-    lab = Lab(args.name)
+def _show(record: dict, fmt: str) -> None:
+    """One log record (AWS envelope) as text, bare EVE or the AWS log line."""
+    if fmt == "aws":
+        print(json.dumps(record), flush=True)
+    elif fmt == "eve":
+        print(json.dumps(record.get("event", record)), flush=True)
+    else:
+        print(describe(record), flush=True)
 
-    def show(record: dict) -> None:
-        if args.format == "aws":
-            print(json.dumps(lab.to_aws(record)), flush=True)
-        elif args.format == "eve":
-            print(json.dumps(record), flush=True)
-        else:
-            print(describe(record), flush=True)
 
+def _print_log(args, records: list, follow) -> int:
     if args.follow:
-        since = 0 if args.all else lab.log_mark()
-        print(f"following {lab.eve.path} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        print("following (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
-            for r in lab.follow_alerts(since=since):
-                show(r)
+            for r in follow():
+                _show(r, args.format)
         except KeyboardInterrupt:
             pass
         return 0
-    records = lab.alerts()
     for r in records[-args.last:] if args.last else records:
-        show(r)
+        _show(r, args.format)
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    lab = Lab(args.name)
+    since = None if args.all else lab.log_mark()
+    return _print_log(args, lab.alerts(aws=True) if not args.follow else [],
+                      lambda: lab.follow_alerts(since=since if since is not None else 0, aws=True))
+
+
+def cmd_flows(args) -> int:
+    lab = Lab(args.name)
+    since = 0 if args.all else lab.flow_log.size()
+
+    def follow():
+        yield from lab.flow_log.follow(since)
+    return _print_log(args, lab.flows() if not args.follow else [], follow)
+
+
+def cmd_policy(args) -> int:
+    if args.action == "apply":
+        if not args.files:
+            raise LabError("policy apply needs a file", "nfwlab policy apply POLICY.json [RULE-GROUP.json ...]")
+        lab = Lab(args.name)
+        result = lab.apply_policy(args.files[0], args.files[1:])
+        if args.json:
+            _print_json(result)
+        else:
+            for w in result["warnings"]:
+                print(f"warning: {w}", file=sys.stderr)
+            how = "engine restarted in its node" if result["engine_restarted"] else "rules reloaded in the running engine"
+            print(f"policy {result['policy']} enforced: {result['rules']} rules, HOME_NET {result['home_net']}; "
+                  f"checked in {result['check_seconds']:.2f}s, {how} in {result['apply_seconds']:.2f}s")
+        return 0
+    if args.action == "check":
+        if not args.files:
+            raise LabError("policy check needs a file", "nfwlab policy check POLICY.json [RULE-GROUP.json ...]")
+        lab = Lab(args.name)
+        policy = load_policy(args.files[0], args.files[1:])
+        rendered = lab.check_policy(policy) if lab.design else lab.render(policy)
+        for w in rendered.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        checked = "our checks and Suricata's test mode" if lab.design else "our checks (no lab running: Suricata " \
+            "checks it on `up`)"
+        print(f"policy {policy.name} is valid ({checked}): {len([o for o in rendered.origins if o])} rules")
+        return 0
+    # show
+    if args.files:
+        lab = Lab(args.name, policy_file=args.files[0], rule_group_files=args.files[1:])
+        info = {**lab.policy.summary(), "home_net": lab.home_net, "suricata_rules": lab.render().rules}
+    else:
+        info = Lab(args.name).running_policy()
+    if args.json:
+        _print_json(info)
+    else:
+        print(info["suricata_rules"], end="")
     return 0
 
 
@@ -166,9 +227,11 @@ def parser() -> argparse.ArgumentParser:
                     "(default: designs/vpc.yaml's internet.domains)")
     sp.add_argument("--home-net", help="the firewall's HOME_NET, comma-separated CIDRs (default: the VPC CIDR, as AWS)")
     rules = sp.add_mutually_exclusive_group()
-    rules.add_argument("--rule-group", help="an AWS domain-list rule group (describe-rule-group JSON); "
-                       "default policies/deny-domains.json")
-    rules.add_argument("--rules", help="a Suricata rules file to run as-is instead of a rule group")
+    rules.add_argument("--policy", help="a firewall policy or rule group: AWS describe-firewall-policy / "
+                       "describe-rule-group JSON, or the same keys in YAML (default policies/deny-domains.json)")
+    rules.add_argument("--rules", help="a Suricata rules file to run as-is instead of a policy")
+    sp.add_argument("--rule-group", action="append", metavar="FILE",
+                    help="a rule group the policy references (repeatable)")
     add("down", cmd_down, "remove everything the lab made (also after a crash)")
     add("status", cmd_status, "show the lab's nodes, design and firewall engine")
     sp = add("design", cmd_design, "switch the running lab to another design (routes only)")
@@ -182,12 +245,21 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("node")
     sp.add_argument("url")
     sp.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
-    sp = add("alerts", cmd_alerts, "print the firewall's alerts", json_flag=False)
-    sp.add_argument("--format", choices=["text", "eve", "aws"], default="text",
-                    help="text (one line each), eve (Suricata EVE JSON) or aws (AWS Network Firewall alert log)")
-    sp.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts (Ctrl-C stops)")
-    sp.add_argument("--all", action="store_true", help="with --follow: start from the first alert")
-    sp.add_argument("--last", type=int, default=0, help="only the last N alerts")
+    for name, fn, what in (("alerts", cmd_alerts, "the firewall's ALERT log"),
+                           ("flows", cmd_flows, "the firewall's FLOW log (netflow, one record per direction)")):
+        sp = add(name, fn, f"print {what}", json_flag=False)
+        sp.add_argument("--format", choices=["text", "eve", "aws"], default="text",
+                        help="text (one line each), eve (the Suricata EVE record) or aws (the log line as AWS "
+                        "Network Firewall writes it)")
+        sp.add_argument("--follow", "-f", action="store_true", help="keep printing new records (Ctrl-C stops)")
+        sp.add_argument("--all", action="store_true", help="with --follow: start from the first record")
+        sp.add_argument("--last", type=int, default=0, help="only the last N records")
+    sp = add("policy", cmd_policy, "apply, check or show the firewall policy")
+    sp.add_argument("action", choices=["apply", "check", "show"],
+                    help="apply: validate and enforce on the running lab; check: validate only; show: print the "
+                    "Suricata rules (of the running lab, or of FILES)")
+    sp.add_argument("files", nargs="*", metavar="FILE", help="the policy (or rule group) file, then the rule "
+                    "group files it references")
     sp = add("engine", cmd_engine, "stop or start the firewall engine (Suricata) in the running lab",
              json_flag=False)
     sp.add_argument("action", choices=["stop", "start"])

@@ -8,15 +8,18 @@ requests from nodes and reads the firewall's alerts.
     lab.fetch("server-a", "https://blocked.example/")
     alert = lab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)
     lab.switch("firewall-first")
+    lab.apply_policy("policies/home-net-trap.json")
     lab.down()
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -26,16 +29,18 @@ from typing import Any
 from . import docker as dk
 from . import kernel, nodes
 from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateError, WaitTimeout
-from .logs import EveLog, Record, aws_envelope
+from .logs import EveLog, LogMark, Record, aws_envelope, event_type
 from .model import Design, Vpc, load_design, load_vpc, validate_domain
+from .policy import Policy, Rendered, load_policy, render, rules_file_policy
 from .routing import format_route_tables, kernel_routes, route_table_json
-from .rules import domain_list_rules, load_rule_group
 
 HOME = Path(os.environ.get("NFWLAB_HOME", Path(__file__).resolve().parent.parent))
 DESIGNS_DIR = HOME / "designs"
 COMPOSE_DIR = HOME / "compose"
 DEFAULT_VPC = DESIGNS_DIR / "vpc.yaml"
-DEFAULT_RULES = HOME / "policies" / "deny-domains.json"
+DEFAULT_POLICY = HOME / "policies" / "deny-domains.json"
+POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json")  # what a policy is made of, in the rules directory
+FW_RULES_DIR = "/etc/nfwlab/rules"  # the rules directory, as the firewall node sees it
 DEFAULT_DESIGN = "nat-first"
 IMAGE_TAG = "1"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
@@ -86,28 +91,42 @@ class Lab:
     """One lab: a name, a VPC, a design, a rule group and a state directory."""
 
     def __init__(self, name: str = "default", vpc_file: str | Path = DEFAULT_VPC,
-                 rule_group_file: str | Path = DEFAULT_RULES, domains: list[str] | None = None,
+                 policy_file: str | Path = DEFAULT_POLICY, domains: list[str] | None = None,
                  home_net: str | None = None, state_dir: str | Path | None = None,
-                 rules_file: str | Path | None = None):
+                 rules_file: str | Path | None = None, rule_group_files: list[str | Path] = ()):
+        """`policy_file`: a firewall policy or a rule group (AWS JSON or YAML); `rule_group_files`: rule groups
+        the policy references; `rules_file`: a Suricata rules file run as-is instead; `home_net`: overrides
+        the policy's HOME_NET (default: the VPC CIDR, as AWS)."""
         if not NAME_RE.match(name):
             raise ConfigError(f"lab name {name!r} is not valid",
                               "use 1-20 characters: lower-case letters, digits and '-', starting with a letter")
         self.name = name
         self.vpc: Vpc = load_vpc(vpc_file)
-        self.rule_group = load_rule_group(rule_group_file)
         self.domains = [validate_domain(d, "--domains") for d in domains] if domains else list(self.vpc.internet.domains)
-        self.home_net = _home_net(home_net) if home_net else str(self.vpc.cidr)
         self.rules_file = Path(rules_file) if rules_file else None
-        if self.rules_file and not self.rules_file.is_file():
-            raise ConfigError(f"{self.rules_file}: no such rules file", "give a Suricata rules file")
+        self.home_net_override = _home_net(home_net).split(",") if home_net else None
+        self.policy: Policy = self._policy(rules_file_policy(self.rules_file) if self.rules_file
+                                           else load_policy(policy_file, list(rule_group_files)))
         self.state_dir = Path(state_dir) if state_dir else state_root() / name
         self.eve = EveLog(self.state_dir / "logs" / "eve.json")
+        self.alert_log = EveLog(self.state_dir / "logs" / "alert.log")
+        self.flow_log = EveLog(self.state_dir / "logs" / "flow.log")
+
+    def _policy(self, policy: Policy) -> Policy:
+        return policy.with_home_net(self.home_net_override) if self.home_net_override else policy
+
+    def render(self, policy: Policy | None = None) -> Rendered:
+        """What the firewall runs for `policy` (default: the lab's): rules, variables, engine options."""
+        return render(policy or self.policy, str(self.vpc.cidr))
+
+    @property
+    def home_net(self) -> str:
+        return self.render().home_net
 
     def rules_text(self) -> str:
-        """The Suricata rules the firewall runs: a rules file as given, or the rule group's generated rules."""
-        if self.rules_file:
-            return self.rules_file.read_text()
-        return domain_list_rules(self.rule_group)
+        """The Suricata rules the firewall runs (the running lab's, else the configured policy's)."""
+        live = self.state_dir / "rules" / "lab.rules"
+        return live.read_text() if self.design and live.exists() else self.render().rules
 
     # ------------------------------------------------------------------ state
     @property
@@ -153,10 +172,17 @@ class Lab:
     def _compose(self) -> dk.ComposeProject:
         return dk.ComposeProject(COMPOSE_DIR, self.state_dir / "compose.env")
 
-    def _write_files(self) -> None:
+    @staticmethod
+    def _write_policy(directory: Path, rendered: Rendered) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "lab.rules").write_text(rendered.rules)
+        (directory / "policy.yaml").write_text(rendered.variables)
+        (directory / "engine.json").write_text(json.dumps(rendered.engine, indent=1))
+
+    def _write_files(self, rendered: Rendered) -> None:
         for sub in ("logs", "rules", "dns"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "rules" / "lab.rules").write_text(self.rules_text())
+        self._write_policy(self.state_dir / "rules", rendered)
         (self.state_dir / "dns" / "hosts").write_text(
             "".join(f"{self.vpc.internet.web_server} {d}\n" for d in self.domains))
         (self.state_dir / "dns" / "resolv.conf").write_text(f"nameserver {self.vpc.dns_ip}\noptions timeout:1 attempts:2\n")
@@ -164,7 +190,8 @@ class Lab:
             "COMPOSE_PROJECT_NAME": f"nfwlab-{self.name}",
             "NFWLAB_LAB": self.name,
             "NFWLAB_STATE": str(self.state_dir.resolve()),
-            "NFWLAB_HOME_NET": self.home_net,
+            "NFWLAB_FIREWALL_NAME": self.vpc.firewall.firewall_name,
+            "NFWLAB_AVAILABILITY_ZONE": self.vpc.availability_zone,
             "NFWLAB_DOMAINS": ",".join(self.domains),
             "NFWLAB_IMAGE_TAG": IMAGE_TAG,
         }))
@@ -175,6 +202,7 @@ class Lab:
         On any failure everything made so far is removed before the error is raised."""
         started = time.monotonic()
         chosen = self.load_design(design)  # validate everything before any side effect
+        rendered = self.render()
         self._preflight()
         if dk.containers(self.name):
             raise StateError(f"lab {self.name!r} already exists on this host",
@@ -182,7 +210,7 @@ class Lab:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._write_state(name=self.name, design=None, phase="starting")
         try:
-            self._write_files()
+            self._write_files(rendered)
             try:
                 self._compose().up()
             except NodeError:
@@ -194,8 +222,8 @@ class Lab:
         except BaseException:
             self.down()  # nothing half-made stays behind
             raise
-        self._write_state(design=chosen.name, design_file=chosen.source, phase="up", home_net=self.home_net,
-                          domains=self.domains, rules=str(self.rules_file or self.rule_group.name))
+        self._write_state(design=chosen.name, design_file=chosen.source, phase="up", home_net=rendered.home_net,
+                          domains=self.domains, policy=self.policy.summary())
         return time.monotonic() - started
 
     def _pids(self) -> dict[str, int]:
@@ -228,10 +256,9 @@ class Lab:
         if "Engine started" in log:
             return True
         if c is None or not c.running:
-            errors = "\n    ".join(line for line in log.splitlines() if line.startswith(("E:", "Error"))) or log[-1500:]
+            errors = self.render().explain(log).replace("\n", "\n    ")
             raise NodeError(f"the firewall (Suricata) refused to start:\n    {errors}",
-                            "fix the rules: " + (str(self.rules_file) if self.rules_file else
-                                                 f"the rule group {self.rule_group.name}"))
+                            f"fix the policy {self.policy.source}")
         return False
 
     def _wait_for_firewall(self, timeout: float) -> None:
@@ -275,6 +302,89 @@ class Lab:
         self._write_state(design=chosen.name, design_file=chosen.source)
         return took
 
+    # ---------------------------------------------------------------- policy
+    @contextmanager
+    def _policy_lock(self) -> Iterator[None]:
+        """One policy change at a time per lab."""
+        (self.state_dir / "rules").mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "rules" / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def check_policy(self, policy: Policy) -> Rendered:
+        """Our own checks, then Suricata's test mode (-T) in the running firewall node on the generated rules.
+
+        Raises ConfigError naming the rule group and rule Suricata refused; changes nothing."""
+        rendered = self.render(policy)
+        fw = self._container(self.vpc.firewall.name)
+        candidate = self.state_dir / "rules" / "candidate"
+        self._write_policy(candidate, rendered)
+        try:
+            sets = [x for option in rendered.engine["set"] for x in ("--set", option)]
+            argv = ["suricata", "-T", "-q", "0", "-c", "/etc/nfwlab/suricata/suricata.yaml", "--init-errors-fatal",
+                    "--include", f"{FW_RULES_DIR}/candidate/policy.yaml", "-S", f"{FW_RULES_DIR}/candidate/lab.rules",
+                    "-l", "/tmp", *sets]
+            code, out, err = dk.exec_in(fw.id, argv)
+        finally:
+            shutil.rmtree(candidate, ignore_errors=True)
+        if code != 0:
+            raise ConfigError(f"Suricata refused the policy {policy.name} ({policy.source}):\n    "
+                              + rendered.explain(out + err).replace("\n", "\n    "),
+                              "fix the rule named above; the previous policy is still running unchanged")
+        return rendered
+
+    def apply_policy(self, policy: Policy | str | Path, rule_group_files: list[str | Path] = (),
+                     timeout: float = 60.0) -> dict[str, Any]:
+        """Validates a policy and makes the running firewall enforce it, without restarting any container.
+
+        Rules and variables are reloaded in the running engine; engine options (stream exception policy,
+        TCP idle timeout) restart the engine inside its node. On any error the previous policy keeps running."""
+        if not isinstance(policy, Policy):
+            policy = load_policy(policy, list(rule_group_files))
+        policy = self._policy(policy)
+        self._require_up()
+        started = time.monotonic()
+        with self._policy_lock():
+            rendered = self.check_policy(policy)
+            checked = time.monotonic()
+            live = self.state_dir / "rules"
+            previous = {name: (live / name).read_text() for name in POLICY_FILES}
+            restart = json.loads(previous["engine.json"]) != rendered.engine
+            self._write_policy(live, rendered)
+            try:
+                if restart:
+                    self.restart_firewall_engine(timeout)
+                else:
+                    self._reload_rules(timeout)
+            except LabError:
+                for name, text in previous.items():
+                    (live / name).write_text(text)
+                self.restart_firewall_engine(timeout)
+                raise
+            self._write_state(policy=policy.summary(), home_net=rendered.home_net)
+        done = time.monotonic()
+        return {"policy": policy.name, "source": policy.source, "rules": rendered.rules.count("\n") -
+                sum(1 for o in rendered.origins if o is None), "home_net": rendered.home_net,
+                "engine_restarted": restart, "check_seconds": round(checked - started, 3),
+                "apply_seconds": round(done - checked, 3), "seconds": round(done - started, 3),
+                "warnings": list(rendered.warnings)}
+
+    def _reload_rules(self, timeout: float) -> None:
+        """Suricata's own rule reload (rules and rule variables), waited for to the end."""
+        fw = self._container(self.vpc.firewall.name)
+        code, out, err = dk.exec_in(fw.id, ["timeout", f"{timeout:g}", "suricatasc", "-c", "reload-rules",
+                                            "/var/run/suricata/suricata-command.socket"])
+        if code != 0 or '"OK"' not in out:
+            raise NodeError(f"the firewall engine did not reload its rules: {(out + err).strip()[-500:]}",
+                            "see `nfwlab exec firewall -- tail /var/log/suricata/suricata.log`")
+
+    def running_policy(self) -> dict[str, Any]:
+        """The policy the running firewall enforces: its summary and its Suricata rules."""
+        self._require_up()
+        state = self._read_state()
+        return {**(state.get("policy") or {}), "home_net": state.get("home_net"),
+                "suricata_rules": (self.state_dir / "rules" / "lab.rules").read_text()}
+
     def _require_up(self) -> dict[str, int]:
         if self.design is None:
             raise StateError(f"lab {self.name!r} is not up", f"start it with `nfwlab up --name {self.name}`")
@@ -296,8 +406,9 @@ class Lab:
             engine = "running" if code == 0 else "down (fail closed: nothing crosses the firewall)"
         return {"name": self.name, "design": state.get("design"), "phase": state.get("phase", "down"),
                 "nodes": node_status, "firewall_engine": engine, "state_dir": str(self.state_dir),
-                "eve_json": str(self.eve.path), "home_net": state.get("home_net"),
-                "domains": state.get("domains"), "rules": state.get("rules"),
+                "eve_json": str(self.eve.path), "alert_log": str(self.alert_log.path),
+                "flow_log": str(self.flow_log.path), "home_net": state.get("home_net"),
+                "domains": state.get("domains"), "policy": state.get("policy"),
                 "firewall_name": self.vpc.firewall.firewall_name, "availability_zone": self.vpc.availability_zone}
 
     def stop_firewall_engine(self) -> None:
@@ -348,26 +459,53 @@ class Lab:
         return FetchResult(node, url, status, code, err.strip().removeprefix("curl: "), took)
 
     # ---------------------------------------------------------------- logs
-    def log_mark(self) -> int:
-        """A position in eve.json: pass it as `since` to see only later records."""
-        return self.eve.size()
+    def log_mark(self) -> LogMark:
+        """Positions in the logs now: pass it as `since` to see only later records."""
+        return LogMark(self.eve.size(), self.alert_log.size(), self.flow_log.size())
 
-    def alerts(self, since: int = 0, aws: bool = False) -> list[Record]:
-        recs = self.eve.records("alert", since)
-        return [self.to_aws(r) for r in recs] if aws else recs
+    @staticmethod
+    def _since(since: LogMark | int | None, which: str) -> int:
+        if since is None:
+            return 0
+        return getattr(since, which) if isinstance(since, LogMark) else (since if which == "eve" else 0)
+
+    def alerts(self, since: LogMark | int | None = None, aws: bool = False) -> list[Record]:
+        """Alerts: Suricata's EVE records, or (aws=True) the ALERT log's records in AWS's envelope."""
+        if aws:
+            return self.alert_log.records("alert", self._since(since, "alert"))
+        return self.eve.records("alert", self._since(since, "eve"))
+
+    def flows(self, since: LogMark | int | None = None, aws: bool = True) -> list[Record]:
+        """The FLOW log's records (EVE netflow, one per direction), in AWS's envelope unless aws=False."""
+        if aws:
+            return self.flow_log.records("netflow", self._since(since, "flow"))
+        return self.eve.records("netflow", self._since(since, "eve"))
 
     def to_aws(self, event: Record) -> Record:
         return aws_envelope(event, self.vpc.firewall.firewall_name, self.vpc.availability_zone)
 
-    def follow_alerts(self, since: int | None = None) -> Iterator[Record]:
-        for r in self.eve.follow(self.log_mark() if since is None else since):
-            if r.get("event_type") == "alert":
+    def follow_alerts(self, since: LogMark | int | None = None, aws: bool = False) -> Iterator[Record]:
+        log, which = (self.alert_log, "alert") if aws else (self.eve, "eve")
+        for r in log.follow(self._since(since if since is not None else self.log_mark(), which)):
+            if event_type(r) == "alert":
                 yield r
 
-    def wait_for_alert(self, criteria: dict[str, Any], since: int = 0, timeout: float = 10.0,
-                       count: int = 1) -> Record:
-        """Waits for an alert whose dotted paths match `criteria`; returns the first."""
-        return self.eve.wait_for(criteria, since=since, timeout=timeout, count=count)[0]
+    def wait_for_alert(self, criteria: dict[str, Any], since: LogMark | int | None = None, timeout: float = 10.0,
+                       count: int = 1, aws: bool = False) -> Record:
+        """Waits for an alert whose dotted paths match `criteria`; returns the first.
+
+        aws=True reads the ALERT log: paths then start at the envelope ("event.alert.signature")."""
+        log, which = (self.alert_log, "alert") if aws else (self.eve, "eve")
+        return log.wait_for(criteria, since=self._since(since, which), timeout=timeout, count=count)[0]
+
+    def wait_for_flows(self, criteria: dict[str, Any], since: LogMark | int | None = None, timeout: float = 15.0,
+                       count: int = 1, aws: bool = True) -> list[Record]:
+        """Waits for FLOW log records (netflow) matching `criteria`; returns them (AWS envelope unless aws=False).
+
+        Suricata writes a flow's records when the flow ends (a closed TCP flow: within a few seconds)."""
+        log, which = (self.flow_log, "flow") if aws else (self.eve, "eve")
+        return log.wait_for(criteria, since=self._since(since, which), timeout=timeout, count=count,
+                            kind="netflow")
 
     def interfaces(self, node: str) -> list[dict]:
         """Interfaces of a node with their kind and addresses (for isolation checks; sends nothing)."""
@@ -386,7 +524,8 @@ def build_images(base_image: str | None = None) -> str:
     env_file = state_root() / ".build.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text(dk.compose_env({"COMPOSE_PROJECT_NAME": "nfwlab-build", "NFWLAB_LAB": "build",
-                                        "NFWLAB_STATE": str(env_file.parent), "NFWLAB_HOME_NET": "10.0.0.0/16",
+                                        "NFWLAB_STATE": str(env_file.parent), "NFWLAB_FIREWALL_NAME": "build",
+                                        "NFWLAB_AVAILABILITY_ZONE": "build",
                                         "NFWLAB_DOMAINS": "build.example", "NFWLAB_BASE_IMAGE": base,
                                         "NFWLAB_IMAGE_TAG": IMAGE_TAG}))
     compose = dk.ComposeProject(COMPOSE_DIR, env_file)

@@ -31,6 +31,23 @@ def aws_envelope(event: Record, firewall_name: str, availability_zone: str) -> R
             "event_timestamp": str(event_epoch(event)), "event": event}
 
 
+@dataclass(frozen=True)
+class LogMark:
+    """Byte offsets in the lab's logs at one moment: eve.json, alert.log, flow.log."""
+
+    eve: int = 0
+    alert: int = 0
+    flow: int = 0
+
+
+def event_type(record: Record) -> str | None:
+    """The EVE event type of a record, bare or in AWS's envelope."""
+    if "event_type" in record:
+        return record["event_type"]
+    event = record.get("event")
+    return event.get("event_type") if isinstance(event, dict) else None
+
+
 def lookup(record: Record, dotted: str) -> Any:
     """The value at a dotted path ("alert.signature"), or KeyError."""
     value: Any = record
@@ -53,7 +70,14 @@ def matches(record: Record, criteria: dict[str, Any]) -> bool:
 
 
 def describe(record: Record) -> str:
-    """One line for people: time, verdict, 5-tuple, name and signature."""
+    """One line for people: time, verdict, 5-tuple, name and signature (EVE or AWS envelope)."""
+    if "event" in record and "event_type" not in record:
+        record = record["event"]
+    if record.get("event_type") == "netflow":
+        n = record.get("netflow", {})
+        return (f"{record.get('timestamp', '?')} flow  {record.get('src_ip')}:{record.get('src_port')} -> "
+                f"{record.get('dest_ip')}:{record.get('dest_port')} {record.get('proto', '-')} "
+                f"{record.get('app_proto', '-')} pkts={n.get('pkts')} bytes={n.get('bytes')} age={n.get('age')}s")
     a = record.get("alert", {})
     name = (record.get("tls") or {}).get("sni") or (record.get("http") or {}).get("hostname") or "-"
     verdict = (record.get("verdict") or {}).get("action", a.get("action", "-"))
@@ -92,9 +116,9 @@ class EveLog:
         except FileNotFoundError:
             return 0
 
-    def records(self, event_type: str | None = None, since: int = 0) -> list[Record]:
+    def records(self, kind: str | None = None, since: int = 0) -> list[Record]:
         recs, _ = self.read(since)
-        return [r for r in recs if event_type is None or r.get("event_type") == event_type]
+        return [r for r in recs if kind is None or event_type(r) == kind]
 
     def follow(self, offset: int = 0, poll: float = 0.05, stop: Callable[[], bool] = lambda: False) -> Iterator[Record]:
         """Yields records as Suricata writes them (it flushes each record)."""
@@ -105,7 +129,7 @@ class EveLog:
                 time.sleep(poll)
 
     def wait_for(self, criteria: dict[str, Any], since: int = 0, timeout: float = 10.0,
-                 event_type: str = "alert", count: int = 1) -> list[Record]:
+                 kind: str = "alert", count: int = 1) -> list[Record]:
         """Waits until `count` records match `criteria` (dotted paths); returns them.
 
         On timeout raises WaitTimeout listing what was seen instead."""
@@ -116,7 +140,7 @@ class EveLog:
         while True:
             recs, offset = self.read(offset)
             for r in recs:
-                if r.get("event_type") == event_type:
+                if event_type(r) == kind:
                     seen.append(r)
                     if matches(r, criteria):
                         found.append(r)
@@ -126,7 +150,7 @@ class EveLog:
                 shown = "\n    ".join(describe(r) for r in seen[-10:]) or "(none)"
                 want = ", ".join(f"{k}={v!r}" for k, v in criteria.items())
                 raise WaitTimeout(
-                    f"expected {count} {event_type} record(s) with {want} within {timeout:g}s, got {len(found)}; "
-                    f"{event_type} records seen since the request ({len(seen)}):\n    {shown}",
+                    f"expected {count} {kind} record(s) with {want} within {timeout:g}s in {self.path.name}, got "
+                    f"{len(found)}; {kind} records seen since the request ({len(seen)}):\n    {shown}",
                     f"check the firewall's log {self.path} and `nfwlab status`")
             time.sleep(0.02)

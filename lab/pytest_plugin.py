@@ -9,6 +9,9 @@
 
 `nfwlab` is one lab for the whole session (started on first use, removed at
 the end, also when tests fail). Options: --nfwlab-name NAME, --nfwlab-keep.
+`nfwlab_design` and `nfwlab_policy` switch it to a design / apply a firewall
+policy for one test (indirect parametrization); the policy fixture puts the
+lab's own policy back afterwards.
 """
 from __future__ import annotations
 
@@ -49,3 +52,17 @@ def nfwlab_design(nfwlab, request):
     """
     nfwlab.switch(getattr(request, "param", DEFAULT_DESIGN))
     return nfwlab
+
+
+@pytest.fixture
+def nfwlab_policy(nfwlab, request):
+    """The session lab enforcing the policy file given by indirect parametrization, for one test:
+
+        @pytest.mark.parametrize("nfwlab_policy", ["policies/allow-domains.json"], indirect=True)
+
+    The lab's own policy is enforced again afterwards."""
+    nfwlab.apply_policy(request.param)
+    try:
+        yield nfwlab
+    finally:
+        nfwlab.apply_policy(nfwlab.policy)

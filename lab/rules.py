@@ -1,26 +1,39 @@
-"""Rules: AWS Network Firewall domain lists turned into Suricata rules.
+"""Rules: the Suricata text AWS Network Firewall generates from a stateful rule group's source.
 
-The text generated is the text AWS generates for a stateful domain-list rule
-group (developer guide, "Examples of stateful rules"): same actions, keywords
-and order, same messages, sids 1..n inside the group, one rule per target and
-type, then the allow list's catch-all.
+- Domain lists (RulesSourceList): same actions, keywords and order as AWS's
+  documented examples ("Examples of stateful rules"), same messages, sids 1..n
+  inside the group, one rule per target and type, then the allow list's
+  catch-all rules.
+- StatefulRules ({Action, Header, RuleOptions}): one Suricata rule each,
+  `action protocol source port direction destination port (keyword:settings; ...)`.
+
+This module only generates text; lab/policy.py reads the AWS documents and
+puts the groups together into the firewall's rules.
 """
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from .errors import ConfigError
 
 TARGET_TYPES = ("TLS_SNI", "HTTP_HOST")
-RULE_TYPES = ("DENYLIST", "ALLOWLIST")
+# GeneratedRulesType -> (Suricata action, the word in the rule's msg).
+# DENYLIST and ALLOWLIST are AWS's documented text; ALERTLIST and REJECTLIST
+# follow the same pattern with their own action (AWS does not publish their text).
+RULE_TYPES = {"DENYLIST": ("drop", "denylisted"), "ALLOWLIST": ("pass", "allowlisted"),
+              "ALERTLIST": ("alert", "alertlisted"), "REJECTLIST": ("reject", "rejectlisted")}
+DOMAIN_RE = re.compile(r"^\.?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+
+STATEFUL_ACTIONS = ("PASS", "DROP", "ALERT", "REJECT")
+PROTOCOLS = ("IP", "TCP", "UDP", "ICMP", "HTTP", "FTP", "TLS", "SMB", "DNS", "DCERPC", "SSH", "SMTP", "IMAP",
+             "MSN", "KRB5", "IKEV2", "TFTP", "NTP", "DHCP", "HTTP2", "QUIC")
+DIRECTIONS = {"FORWARD": "->", "ANY": "<>"}
 
 
 @dataclass(frozen=True)
 class DomainList:
-    """A stateful domain-list rule group (RulesSource.RulesSourceList)."""
+    """A stateful domain-list rule group's source (RulesSource.RulesSourceList)."""
 
     name: str
     targets: tuple[str, ...]
@@ -32,8 +45,7 @@ class DomainList:
         if not self.targets:
             raise ConfigError(f"{where}: Targets is empty", "list at least one domain")
         for t in self.targets:
-            body = t.removeprefix(".")
-            if not body or any(c in t for c in ' ";|\\') or ".." in t or t.endswith("."):
+            if not isinstance(t, str) or not DOMAIN_RE.match(t):
                 raise ConfigError(f"{where}: target {t!r} is not a domain name",
                                   "write a domain, with a leading dot for the domain and all its subdomains")
         if not self.target_types or any(x not in TARGET_TYPES for x in self.target_types):
@@ -52,10 +64,9 @@ def _match(target: str, kind: str) -> str:
     return f'content:"{target}"; startswith;{nocase} endswith;'
 
 
-def domain_list_rules(group: DomainList) -> str:
-    """Suricata rules for one domain-list rule group, as AWS generates them."""
-    deny = group.generated_rules_type == "DENYLIST"
-    action, verb = ("drop", "denylisted") if deny else ("pass", "allowlisted")
+def domain_list_lines(group: DomainList) -> list[str]:
+    """Suricata rules for one domain-list rule group, as AWS generates them (one per line)."""
+    action, verb = RULE_TYPES[group.generated_rules_type]
     lines: list[str] = []
     sid = 0
     tail = "priority:1; flow:to_server, established;"
@@ -70,7 +81,7 @@ def domain_list_rules(group: DomainList) -> str:
             else:
                 lines.append(f'{action} http $HOME_NET any -> $EXTERNAL_NET any (http.host; '
                              f'{_match(target, kind)} msg:"matching HTTP {verb} FQDNs"; {tail} sid:{sid}; rev:1;)')
-    if not deny:
+    if group.generated_rules_type == "ALLOWLIST":
         if "TLS_SNI" in group.target_types:
             sid += 1
             lines.append(f'drop tls $HOME_NET any -> $EXTERNAL_NET any (msg:"not matching any TLS allowlisted FQDNs"; '
@@ -79,48 +90,68 @@ def domain_list_rules(group: DomainList) -> str:
             sid += 1
             lines.append(f'drop http $HOME_NET any -> $EXTERNAL_NET any (http.header_names; content:"|0d 0a|"; '
                          f'startswith; msg:"not matching any HTTP allowlisted FQDNs"; {tail} sid:{sid}; rev:1;)')
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def parse_rule_group(data: Any, source: str) -> DomainList:
-    """Reads `aws network-firewall describe-rule-group` output (or its RuleGroup part)."""
-    def fail(where: str, what: str, fix: str) -> ConfigError:
-        return ConfigError(f"{source}: {where}: {what}", fix)
-
-    if not isinstance(data, dict):
-        raise fail("(top)", "expected a JSON object", "paste the output of describe-rule-group")
-    response = data.get("RuleGroupResponse", {})
-    name = response.get("RuleGroupName") or Path(source).stem
-    group = data.get("RuleGroup", data)
-    try:
-        src = group["RulesSource"]
-    except (KeyError, TypeError):
-        raise fail("RuleGroup.RulesSource", "missing", "a rule group needs a RulesSource") from None
-    if "RulesSourceList" not in src:
-        raise fail("RuleGroup.RulesSource", f"only RulesSourceList (domain lists) is supported here, got {sorted(src)}",
-                   "use a domain-list rule group")
-    lst = src["RulesSourceList"]
-    unknown = set(lst) - {"Targets", "TargetTypes", "GeneratedRulesType"}
-    if unknown:
-        raise fail(f"RuleGroup.RulesSource.RulesSourceList.{sorted(unknown)[0]}", "unknown field",
-                   "known fields: Targets, TargetTypes, GeneratedRulesType")
-    try:
-        return DomainList(name, tuple(lst.get("Targets") or ()), tuple(lst.get("TargetTypes") or ()),
-                          lst.get("GeneratedRulesType", ""))
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e.message}", e.hint) from None
-
-
-def load_rule_group(path: str | Path) -> DomainList:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", "check the path") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON: {e}", "fix the JSON at the line shown") from None
-    return parse_rule_group(data, str(path))
+def domain_list_rules(group: DomainList) -> str:
+    """The rule group's Suricata text, as AWS shows it."""
+    return "\n".join(domain_list_lines(group)) + "\n"
 
 
 def deny_list(domains: list[str] | tuple[str, ...], name: str = "deny-domains") -> DomainList:
     return DomainList(name, tuple(domains), TARGET_TYPES, "DENYLIST")
+
+
+def _header_field(header: dict, key: str, where: str) -> str:
+    value = header.get(key)
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in "();\n"):
+        raise ConfigError(f"{where}.Header.{key}: {value!r} is not valid",
+                          "write an address, CIDR, [list], $VARIABLE or ANY (ports: a port, range or ANY)")
+    return "any" if value.upper() == "ANY" else value.strip()
+
+
+def stateful_rule_line(rule: dict, where: str) -> str:
+    """One StatefulRules entry as a Suricata rule, the way AWS renders it."""
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{where}: expected an object with Action, Header, RuleOptions", "see the README's example")
+    unknown = set(rule) - {"Action", "Header", "RuleOptions"}
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field", "known fields: Action, Header, RuleOptions")
+    action = rule.get("Action")
+    if action not in STATEFUL_ACTIONS:
+        raise ConfigError(f"{where}.Action: {action!r} is not valid", f"use one of {', '.join(STATEFUL_ACTIONS)}")
+    header = rule.get("Header")
+    if not isinstance(header, dict):
+        raise ConfigError(f"{where}.Header: missing", "give Protocol, Source, SourcePort, Direction, Destination, "
+                          "DestinationPort")
+    known = {"Protocol", "Source", "SourcePort", "Direction", "Destination", "DestinationPort"}
+    if set(header) - known:
+        raise ConfigError(f"{where}.Header.{sorted(set(header) - known)[0]}: unknown field",
+                          f"known fields: {', '.join(sorted(known))}")
+    protocol = header.get("Protocol")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"{where}.Header.Protocol: {protocol!r} is not valid", f"use one of {', '.join(PROTOCOLS)}")
+    direction = header.get("Direction", "FORWARD")
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"{where}.Header.Direction: {direction!r} is not valid", "use FORWARD or ANY")
+    options = rule.get("RuleOptions") or []
+    if not isinstance(options, list):
+        raise ConfigError(f"{where}.RuleOptions: expected a list", 'write [{"Keyword": "sid", "Settings": ["1"]}]')
+    parts = []
+    for i, opt in enumerate(options):
+        keyword = opt.get("Keyword") if isinstance(opt, dict) else None
+        if not isinstance(keyword, str) or not re.match(r"^[a-z][a-z0-9_.-]*$", keyword):
+            raise ConfigError(f"{where}.RuleOptions[{i}].Keyword: {keyword!r} is not a Suricata keyword",
+                              "write a keyword such as msg, sid, flow, content")
+        settings = opt.get("Settings") or []
+        if not isinstance(settings, list) or not all(isinstance(s, str) for s in settings):
+            raise ConfigError(f"{where}.RuleOptions[{i}].Settings: expected a list of strings",
+                              'write ["\\"text\\""] for msg, ["1"] for sid')
+        parts.append(f"{keyword}:{','.join(settings)};" if settings else f"{keyword};")
+    if not any(p.startswith("sid:") for p in parts):
+        raise ConfigError(f"{where}: no sid", 'every stateful rule needs {"Keyword": "sid", "Settings": ["<n>"]}')
+    src = _header_field(header, "Source", where)
+    sport = _header_field(header, "SourcePort", where)
+    dst = _header_field(header, "Destination", where)
+    dport = _header_field(header, "DestinationPort", where)
+    return f"{action.lower()} {protocol.lower()} {src} {sport} {DIRECTIONS[direction]} {dst} {dport} ({' '.join(parts)})"

@@ -7,17 +7,74 @@ Firewall). This supervisor keeps the node (and so its network) alive when the
 engine dies, and starts it again on SIGHUP (`nfwlab firewall restart`).
 If the very first start fails (bad rules), it exits with Suricata's code so
 that `nfwlab up` can report the error.
+
+It also delivers the logs as AWS Network Firewall does: every EVE alert
+record goes to alert.log and every EVE netflow record to flow.log, each
+wrapped in AWS's envelope (firewall_name, availability_zone,
+event_timestamp, event), one JSON object per line.
 """
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime
 
-HOME_NET = os.environ["NFWLAB_HOME_NET"]
-ARGV = ["suricata", "-c", "/etc/nfwlab/suricata/suricata.yaml", "-q", "0", "--init-errors-fatal",
-        "--set", f"vars.address-groups.HOME_NET=[{HOME_NET}]",
-        "-S", "/etc/nfwlab/rules/lab.rules", "-l", "/var/log/suricata"]
+RULES_DIR = "/etc/nfwlab/rules"
+LOG_DIR = "/var/log/suricata"
+# The rules (lab.rules) and variables (policy.yaml) come from suricata.yaml, so they can be reloaded live.
+BASE_ARGV = ["suricata", "-c", "/etc/nfwlab/suricata/suricata.yaml", "-q", "0", "--init-errors-fatal", "-l", LOG_DIR]
+FIREWALL_NAME = os.environ.get("NFWLAB_FIREWALL_NAME", "nfwlab-firewall")
+AVAILABILITY_ZONE = os.environ.get("NFWLAB_AVAILABILITY_ZONE", "local")
+DELIVERY = {"alert": "alert.log", "netflow": "flow.log"}  # EVE event type -> AWS log type's file
+
+
+def engine_argv():
+    """Suricata's command line: the base plus the policy's engine options (engine.json)."""
+    try:
+        with open(f"{RULES_DIR}/engine.json") as f:
+            options = json.load(f).get("set", [])
+    except FileNotFoundError:
+        options = []
+    argv = list(BASE_ARGV)
+    for option in options:
+        argv += ["--set", option]
+    return argv
+
+
+def envelope(event):
+    stamp = datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    return {"firewall_name": FIREWALL_NAME, "availability_zone": AVAILABILITY_ZONE,
+            "event_timestamp": str(int(stamp.timestamp())), "event": event}
+
+
+def deliver_logs(poll=0.01):
+    """Tails eve.json and appends each alert / netflow record to its AWS log file."""
+    outputs = {kind: open(os.path.join(LOG_DIR, name), "a", buffering=1) for kind, name in DELIVERY.items()}
+    offset, pending = 0, b""
+    while True:
+        try:
+            with open(os.path.join(LOG_DIR, "eve.json"), "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        if not chunk:
+            time.sleep(poll)
+            continue
+        offset += len(chunk)
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()  # a record still being written
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            out = outputs.get(event.get("event_type"))
+            if out is not None:
+                out.write(json.dumps(envelope(event), separators=(",", ":")) + "\n")
 
 restart = threading.Event()
 stopping = threading.Event()
@@ -41,7 +98,9 @@ def run_once():
     """Runs Suricata until it exits; returns (exit code, whether it had started)."""
     global engine
     os.makedirs("/var/run/suricata", exist_ok=True)
-    engine = subprocess.Popen(ARGV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    argv = engine_argv()
+    print("nfwlab-firewall: " + " ".join(argv), flush=True)
+    engine = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = False
     for line in engine.stdout:
         sys.stdout.write(line)
@@ -54,6 +113,7 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+    threading.Thread(target=deliver_logs, name="log-delivery", daemon=True).start()
     first = True
     while not stopping.is_set():
         restart.clear()

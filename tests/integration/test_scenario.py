@@ -111,8 +111,11 @@ def key_paths(record, prefix=""):
 
 def test_alert_log_in_aws_format_has_every_key_of_the_real_alert(nfwlab):
     nfwlab.switch("nat-first")
+    mark = nfwlab.log_mark()
     alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni")
-    record = nfwlab.to_aws(alert)
+    # The line the ALERT log (alert.log, as AWS delivers it) got for this alert.
+    record = nfwlab.wait_for_alert({"event.flow_id": alert["flow_id"]}, since=mark, aws=True)
+    assert record["event"] == alert
     assert record["firewall_name"] == "nfwlab-firewall"
     assert record["availability_zone"] == "ap-northeast-1a"
     assert record["event_timestamp"].isdigit()

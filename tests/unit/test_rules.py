@@ -3,7 +3,8 @@
 import pytest
 
 from lab.errors import ConfigError
-from lab.rules import DomainList, deny_list, domain_list_rules, load_rule_group, parse_rule_group
+from lab.policy import load_policy, parse_rule_group
+from lab.rules import DomainList, deny_list, domain_list_rules
 
 AWS_DENY_EVIL_COM = (
     'drop tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; content:"evil.com"; '
@@ -32,11 +33,28 @@ def test_http_allow_list_matches_aws_documentation():
     assert domain_list_rules(group) == AWS_HTTP_ALLOW
 
 
-def test_tls_allow_list_ends_with_catch_all():
-    rules = domain_list_rules(DomainList("allow", (".amazon.com",), ("TLS_SNI",), "ALLOWLIST")).splitlines()
-    assert 'tls.sni; dotprefix; content:".amazon.com"; nocase; endswith;' in rules[0]
-    assert rules[1] == ('drop tls $HOME_NET any -> $EXTERNAL_NET any (msg:"not matching any TLS allowlisted FQDNs"; '
-                        'priority:1; ssl_state:client_hello; flow:to_server, established; sid:2; rev:1;)')
+AWS_TLS_ALLOW = (
+    'pass tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; dotprefix; content:".amazon.com"; '
+    'nocase; endswith; msg:"matching TLS allowlisted FQDNs"; priority:1; flow:to_server, established; sid:1; rev:1;)\n'
+    'pass tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; content:"example.com"; startswith; '
+    'nocase; endswith; msg:"matching TLS allowlisted FQDNs"; priority:1; flow:to_server, established; sid:2; rev:1;)\n'
+    'drop tls $HOME_NET any -> $EXTERNAL_NET any (msg:"not matching any TLS allowlisted FQDNs"; priority:1; '
+    'ssl_state:client_hello; flow:to_server, established; sid:3; rev:1;)\n'
+)
+
+
+def test_tls_allow_list_matches_aws_documentation():
+    group = DomainList("allow", (".amazon.com", "example.com"), ("TLS_SNI",), "ALLOWLIST")
+    assert domain_list_rules(group) == AWS_TLS_ALLOW
+
+
+@pytest.mark.parametrize("kind, action, word", [("ALERTLIST", "alert", "alertlisted"),
+                                                ("REJECTLIST", "reject", "rejectlisted")])
+def test_alert_and_reject_lists_act_as_named_with_no_catch_all(kind, action, word):
+    rules = domain_list_rules(DomainList("g", ("evil.com",), ("TLS_SNI", "HTTP_HOST"), kind)).splitlines()
+    assert len(rules) == 2
+    assert rules[0].startswith(f"{action} tls ") and f'msg:"matching TLS {word} FQDNs"' in rules[0]
+    assert rules[1].startswith(f"{action} http ") and f'msg:"matching HTTP {word} FQDNs"' in rules[1]
 
 
 def test_sids_run_one_per_target_and_type():
@@ -46,10 +64,10 @@ def test_sids_run_one_per_target_and_type():
 
 
 def test_lab_deny_list_file_is_aws_describe_rule_group_output(tmp_path):
-    group = load_rule_group("policies/deny-domains.json")
-    assert group.name == "deny-domains"
-    assert group.targets == ("blocked.example",)
-    assert 'content:"blocked.example"' in domain_list_rules(group)
+    policy = load_policy("policies/deny-domains.json")
+    group = policy.groups[0].group
+    assert group.name == "deny-domains" and group.kind == "RulesSourceList"
+    assert [r.text for r in group.rules] == domain_list_rules(deny_list(["blocked.example"])).splitlines()
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -58,6 +76,8 @@ def test_lab_deny_list_file_is_aws_describe_rule_group_output(tmp_path):
     (lambda g: g["RulesSourceList"].update(GeneratedRulesType="BLOCK"), "GeneratedRulesType"),
     (lambda g: g["RulesSourceList"].update(Targets=['evil";drop']), "not a domain name"),
     (lambda g: g["RulesSourceList"].update(Extra=1), "unknown field"),
+    (lambda g: g["RulesSourceList"].update(Targets=["*.evil.com"]), "not a domain name"),
+    (lambda g: g.update(RulesString="pass ip any any -> any any (sid:1;)"), "exactly one of"),
 ])
 def test_bad_rule_groups_are_refused_with_the_place(mutate, message):
     source = {"RulesSourceList": {"Targets": ["x.example"], "TargetTypes": ["TLS_SNI"], "GeneratedRulesType": "DENYLIST"}}
@@ -71,4 +91,4 @@ def test_bad_json_names_the_file(tmp_path):
     p = tmp_path / "broken.json"
     p.write_text("{not json")
     with pytest.raises(ConfigError, match="broken.json: not valid JSON"):
-        load_rule_group(p)
+        load_policy(p)

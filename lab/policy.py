@@ -1,0 +1,556 @@
+"""Policy: AWS Network Firewall firewall policies and stateful rule groups,
+read from AWS's own documents and turned into what the lab's Suricata runs.
+
+Accepted documents (JSON, or YAML with the same keys):
+- `aws network-firewall describe-rule-group` output (or its `RuleGroup` part):
+  a policy of that one group, with AWS's defaults.
+- `aws network-firewall describe-firewall-policy` output (or its
+  `FirewallPolicy` part). Its StatefulRuleGroupReferences name rule groups by
+  ARN (the name is the ARN's last part) or by name; they are found in the
+  document's own `RuleGroups` list (the lab's one-file form), in the other
+  files given, or as `<name>.json|.yaml|.yml` next to the policy file.
+
+`render()` gives the Suricata rules text (with where each line came from, so
+that Suricata's own errors can be traced to a rule group and rule), the rule
+variables as a Suricata YAML include, and the engine options.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .rules import DomainList, domain_list_lines, stateful_rule_line
+
+DEFAULT_ORDER = "DEFAULT_ACTION_ORDER"
+STRICT_ORDER = "STRICT_ORDER"
+RULE_ORDERS = (DEFAULT_ORDER, STRICT_ORDER)
+DEFAULT_ACTIONS = ("aws:drop_strict", "aws:drop_established", "aws:alert_strict", "aws:alert_established")
+# StreamExceptionPolicy -> Suricata's exception policy (midstream and stream errors).
+STREAM_EXCEPTION = {"DROP": "drop-flow", "CONTINUE": "ignore", "REJECT": "reject"}
+SYSTEM_GID = 2  # the default actions' rules; users' rules keep gid 1
+RULE_ACTIONS = ("alert", "pass", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth")
+VAR_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+VAR_REF_RE = re.compile(r"\$([A-Za-z][A-Za-z0-9_]*)")
+PORT_RE = re.compile(r"^(\d{1,5})(:(\d{1,5})?)?$")
+SID_RE = re.compile(r"(?<![a-z_.])sid\s*:\s*(\d+)\s*;")
+GID_RE = re.compile(r"(?<![a-z_.])gid\s*:\s*(\d+)\s*;")
+GLOBAL_VARS = ("HOME_NET", "EXTERNAL_NET")
+# Fields AWS returns that change nothing in the lab (metadata, features out of scope).
+IGNORED = {"UpdateToken", "ResponseMetadata", "Description", "Capacity", "Tags", "Type", "RuleGroupArn",
+           "RuleGroupId", "RuleGroupStatus", "FirewallPolicyArn", "FirewallPolicyId", "FirewallPolicyStatus",
+           "ConsumedCapacity", "NumberOfAssociations", "EncryptionConfiguration", "SnsTopic", "LastModifiedTime",
+           "SourceMetadata", "AnalysisResults", "SummaryConfiguration", "StatelessCustomActions",
+           "EnableTLSSessionHolding", "DeepThreatInspection"}
+
+
+# --------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """One Suricata rule of a rule group, and where the user wrote it."""
+
+    text: str
+    where: str  # "RulesString line 3", "StatefulRules[2]", "Targets[0] (TLS_SNI)"
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    name: str
+    source: str  # the file it came from
+    kind: str  # RulesSourceList | RulesString | StatefulRules
+    rules: tuple[Rule, ...]
+    ip_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    port_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rule_order: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    group: RuleGroup
+    priority: int | None = None
+    override: str | None = None  # DROP_TO_ALERT
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    source: str
+    groups: tuple[GroupRef, ...]
+    rule_order: str = DEFAULT_ORDER
+    default_actions: tuple[str, ...] = ()
+    stream_exception_policy: str = "DROP"
+    tcp_idle_timeout: int | None = None
+    home_net: tuple[str, ...] | None = None  # PolicyVariables HOME_NET; None: the VPC CIDR
+
+    def with_home_net(self, blocks: list[str] | tuple[str, ...]) -> Policy:
+        return Policy(self.name, self.source, self.groups, self.rule_order, self.default_actions,
+                      self.stream_exception_policy, self.tcp_idle_timeout, tuple(blocks))
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "rule_order": self.rule_order,
+                "default_actions": list(self.default_actions),
+                "stream_exception_policy": self.stream_exception_policy,
+                "home_net": list(self.home_net) if self.home_net else None,
+                "rule_groups": [{"name": r.group.name, "priority": r.priority, "kind": r.group.kind,
+                                 "rules": len(r.group.rules), "override": r.override} for r in self.groups]}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the firewall runs for a policy."""
+
+    rules: str  # lab.rules
+    origins: tuple[str | None, ...]  # per line of `rules`: which rule group / rule it came from
+    variables: str  # policy.yaml, included by suricata.yaml
+    engine: dict[str, Any]  # engine.json: {"set": [...]} options that need an engine restart
+    home_net: str
+    warnings: tuple[str, ...] = ()
+
+    def origin(self, line: int) -> str | None:
+        """Where line `line` (1-based) of the rules came from."""
+        return self.origins[line - 1] if 0 < line <= len(self.origins) else None
+
+    def explain(self, suricata_output: str) -> str:
+        """Suricata's error lines, each followed by the rule group and rule it is about."""
+        out = []
+        for line in suricata_output.splitlines():
+            if not line.startswith(("E:", "Error", "W: detect")):
+                continue
+            out.append(line)
+            m = re.search(r"at line (\d+)", line)
+            if m and self.origin(int(m.group(1))):
+                out.append(f"  -> in {self.origin(int(m.group(1)))}")
+        return "\n".join(out) or suricata_output.strip()[-1500:]
+
+
+# --------------------------------------------------------------------------
+# Reading documents
+# --------------------------------------------------------------------------
+class _Doc:
+    """Field access with errors that name the file and the field."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, what: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {where}: {what}", fix)
+
+    def fields(self, data: Any, where: str, known: tuple[str, ...]) -> dict:
+        if not isinstance(data, dict):
+            raise self.fail(where, f"expected an object, got {type(data).__name__}", "see the README's examples")
+        for key in data:
+            if key not in known and key not in IGNORED:
+                raise self.fail(f"{where}.{key}", "unknown field", f"known fields here: {', '.join(known)}")
+        return data
+
+    def strings(self, data: Any, where: str) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            raise self.fail(where, f"expected a list of strings, got {data!r}", 'write ["a", "b"]')
+        return data
+
+
+def read_document(path: str | Path) -> Any:
+    """A JSON or YAML file's content, with a clear error for a missing or broken file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file", "check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory", "give a policy or rule-group file") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON: {e}", "fix the JSON at the line shown") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}", "fix the YAML at the line shown") from None
+
+
+def _variables(doc: _Doc, data: Any, where: str) -> tuple[dict, dict]:
+    data = doc.fields(data or {}, where, ("IPSets", "PortSets"))
+    ip_sets, port_sets = {}, {}
+    for kind, out in (("IPSets", ip_sets), ("PortSets", port_sets)):
+        sets = data.get(kind) or {}
+        if not isinstance(sets, dict):
+            raise doc.fail(f"{where}.{kind}", "expected an object of NAME: {Definition: [...]}", "see the README")
+        for name, value in sets.items():
+            w = f"{where}.{kind}.{name}"
+            if not VAR_NAME_RE.match(str(name)):
+                raise doc.fail(w, "not a valid variable name", "use letters, digits and _, starting with a letter")
+            defs = doc.strings(doc.fields(value, w, ("Definition",)).get("Definition"), f"{w}.Definition")
+            if not defs:
+                raise doc.fail(f"{w}.Definition", "is empty", "list at least one CIDR block or port")
+            for d in defs:
+                if kind == "IPSets":
+                    try:
+                        ipaddress.ip_network(d, strict=False)
+                    except ValueError:
+                        raise doc.fail(f"{w}.Definition", f"{d!r} is not a CIDR block", "write it like 10.0.0.0/16") \
+                            from None
+                else:
+                    m = PORT_RE.match(d)
+                    if not m or int(m.group(1)) > 65535 or (m.group(3) and int(m.group(3)) > 65535):
+                        raise doc.fail(f"{w}.Definition", f"{d!r} is not a port or port range",
+                                       "write 443 or 1024:65535")
+            out[str(name)] = tuple(defs)
+    return ip_sets, port_sets
+
+
+def _rules_string(doc: _Doc, text: Any, where: str) -> list[Rule]:
+    if not isinstance(text, str) or not text.strip():
+        raise doc.fail(where, "expected Suricata rules as text", "write one rule per line")
+    rules, pending, start = [], "", 0
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):  # Suricata's line continuation
+            pending += stripped[:-1].rstrip() + " "
+            continue
+        rule = (pending + stripped).strip()
+        pending = ""
+        at = f"{where} line {start}"
+        action = rule.split(None, 1)[0]
+        if action not in RULE_ACTIONS or not rule.endswith(")") or "(" not in rule:
+            raise doc.fail(at, f"not a Suricata rule: {rule[:80]!r}",
+                           f"write `action protocol src port -> dst port (options;)`; actions: {', '.join(RULE_ACTIONS)}")
+        if not SID_RE.search(rule):
+            raise doc.fail(at, "the rule has no sid", "add sid:<number>; (AWS requires one per rule)")
+        rules.append(Rule(rule, f"RulesString line {start}"))
+    if pending:
+        raise doc.fail(where, "the last rule ends with a line continuation (\\)", "finish the rule")
+    return rules
+
+
+def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGroup:
+    """A stateful rule group from describe-rule-group output, its RuleGroup part, or {RuleGroupName, RuleGroup}."""
+    doc = _Doc(source)
+    doc.fields(data, "(top)", ("RuleGroup", "RuleGroupResponse", "RuleGroupName", "RulesSource", "RuleVariables",
+                               "StatefulRuleOptions", "ReferenceSets"))
+    response = data.get("RuleGroupResponse") or {}
+    if response.get("Type", "STATEFUL") != "STATEFUL":
+        raise doc.fail("RuleGroupResponse.Type", f"{response.get('Type')!r} rule groups are not emulated",
+                       "the lab runs the stateful engine (Suricata); use a STATEFUL rule group")
+    name = data.get("RuleGroupName") or response.get("RuleGroupName") or name or Path(source).stem
+    prefix = "RuleGroup" if "RuleGroup" in data else ""
+    group = data.get("RuleGroup", data)
+    at = (lambda f: f"{prefix}.{f}" if prefix else f)  # noqa: E731
+    doc.fields(group, prefix or "(top)", ("RulesSource", "RuleVariables", "StatefulRuleOptions", "ReferenceSets",
+                                          "RuleGroupName", "RuleGroupResponse", "RuleGroup"))
+    if group.get("ReferenceSets"):
+        raise doc.fail(at("ReferenceSets"), "reference sets (managed prefix lists) are not emulated",
+                       "write the CIDR blocks in RuleVariables.IPSets instead")
+    src = group.get("RulesSource")
+    if not isinstance(src, dict):
+        raise doc.fail(at("RulesSource"), "missing", "a rule group needs a RulesSource: RulesSourceList, "
+                       "RulesString or StatefulRules")
+    kinds = [k for k in ("RulesSourceList", "RulesString", "StatefulRules") if k in src]
+    doc.fields(src, at("RulesSource"), ("RulesSourceList", "RulesString", "StatefulRules"))
+    if len(kinds) != 1:
+        raise doc.fail(at("RulesSource"), f"expected exactly one of RulesSourceList, RulesString, StatefulRules, "
+                       f"got {kinds or 'none'}", "keep one rule source per rule group")
+    kind = kinds[0]
+    where = at(f"RulesSource.{kind}")
+    if kind == "RulesSourceList":
+        lst = doc.fields(src[kind], where, ("Targets", "TargetTypes", "GeneratedRulesType"))
+        try:
+            dl = DomainList(name, tuple(doc.strings(lst.get("Targets") or [], f"{where}.Targets")),
+                            tuple(doc.strings(lst.get("TargetTypes") or [], f"{where}.TargetTypes")),
+                            lst.get("GeneratedRulesType", ""))
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {where}: {e.message}", e.hint) from None
+        lines = domain_list_lines(dl)
+        rules = [Rule(t, f"the domain list's rule {i}") for i, t in enumerate(lines, 1)]
+    elif kind == "RulesString":
+        rules = _rules_string(doc, src[kind], where)
+    else:
+        entries = src[kind]
+        if not isinstance(entries, list) or not entries:
+            raise doc.fail(where, "expected a non-empty list of rules", "see the README's StatefulRules example")
+        rules = []
+        for i, entry in enumerate(entries):
+            try:
+                rules.append(Rule(stateful_rule_line(entry, f"{where}[{i}]"), f"StatefulRules[{i}]"))
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {e.message}", e.hint) from None
+    ip_sets, port_sets = _variables(doc, group.get("RuleVariables"), at("RuleVariables"))
+    order = (doc.fields(group.get("StatefulRuleOptions") or {}, at("StatefulRuleOptions"), ("RuleOrder",))
+             .get("RuleOrder"))
+    if order is not None and order not in RULE_ORDERS:
+        raise doc.fail(at("StatefulRuleOptions.RuleOrder"), f"{order!r} is not valid", f"use {' or '.join(RULE_ORDERS)}")
+    sids: dict[tuple[int, int], str] = {}
+    for r in rules:
+        key = (int(GID_RE.search(r.text).group(1)) if GID_RE.search(r.text) else 1, int(SID_RE.search(r.text).group(1)))
+        if key in sids:
+            raise doc.fail(f"{where} ({r.where})", f"sid {key[1]} is used twice in rule group {name} "
+                           f"(also by {sids[key]})", "give every rule of a rule group its own sid")
+        sids[key] = r.where
+    return RuleGroup(str(name), source, kind, tuple(rules), ip_sets, port_sets, order)
+
+
+def _group_name(ref: str) -> str:
+    """A rule group's name from its ARN (…:stateful-rulegroup/NAME) or the name itself."""
+    return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
+
+
+def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None = None,
+                 search_dir: Path | None = None) -> Policy:
+    """A firewall policy from describe-firewall-policy output (or its FirewallPolicy part)."""
+    doc = _Doc(source)
+    doc.fields(data, "(top)", ("FirewallPolicy", "FirewallPolicyResponse", "FirewallPolicyName", "RuleGroups"))
+    response = data.get("FirewallPolicyResponse") or {}
+    name = data.get("FirewallPolicyName") or response.get("FirewallPolicyName") or Path(source).stem
+    pol = doc.fields(data.get("FirewallPolicy"), "FirewallPolicy", (
+        "StatelessDefaultActions", "StatelessFragmentDefaultActions", "StatelessRuleGroupReferences",
+        "StatefulRuleGroupReferences", "StatefulDefaultActions", "StatefulEngineOptions", "PolicyVariables",
+        "TLSInspectionConfigurationArn"))
+    for key in ("StatelessDefaultActions", "StatelessFragmentDefaultActions"):
+        actions = doc.strings(pol.get(key, ["aws:forward_to_sfe"]), f"FirewallPolicy.{key}")
+        if actions != ["aws:forward_to_sfe"]:
+            raise doc.fail(f"FirewallPolicy.{key}", f"{actions} is not emulated",
+                           'the lab emulates the stateful engine: use ["aws:forward_to_sfe"]')
+    if pol.get("StatelessRuleGroupReferences"):
+        raise doc.fail("FirewallPolicy.StatelessRuleGroupReferences", "stateless rule groups are not emulated",
+                       "remove them; the lab forwards all traffic to the stateful engine")
+    if pol.get("TLSInspectionConfigurationArn"):
+        raise doc.fail("FirewallPolicy.TLSInspectionConfigurationArn", "TLS inspection is not emulated", "remove it")
+    engine = doc.fields(pol.get("StatefulEngineOptions") or {}, "FirewallPolicy.StatefulEngineOptions",
+                        ("RuleOrder", "StreamExceptionPolicy", "FlowTimeouts"))
+    order = engine.get("RuleOrder", DEFAULT_ORDER)
+    if order not in RULE_ORDERS:
+        raise doc.fail("FirewallPolicy.StatefulEngineOptions.RuleOrder", f"{order!r} is not valid",
+                       f"use {' or '.join(RULE_ORDERS)}")
+    stream = engine.get("StreamExceptionPolicy", "DROP")
+    if stream not in STREAM_EXCEPTION:
+        raise doc.fail("FirewallPolicy.StatefulEngineOptions.StreamExceptionPolicy", f"{stream!r} is not valid",
+                       f"use one of {', '.join(STREAM_EXCEPTION)}")
+    timeouts = doc.fields(engine.get("FlowTimeouts") or {}, "FirewallPolicy.StatefulEngineOptions.FlowTimeouts",
+                          ("TcpIdleTimeoutSeconds",))
+    idle = timeouts.get("TcpIdleTimeoutSeconds")
+    if idle is not None and (not isinstance(idle, int) or not 60 <= idle <= 6000):
+        raise doc.fail("FirewallPolicy.StatefulEngineOptions.FlowTimeouts.TcpIdleTimeoutSeconds",
+                       f"{idle!r} is not valid", "AWS accepts 60 to 6000 seconds (default 350)")
+    defaults = doc.strings(pol.get("StatefulDefaultActions", []), "FirewallPolicy.StatefulDefaultActions")
+    for a in defaults:
+        if a not in DEFAULT_ACTIONS:
+            raise doc.fail("FirewallPolicy.StatefulDefaultActions", f"{a!r} is not a stateful default action",
+                           f"use {', '.join(DEFAULT_ACTIONS)}")
+    if defaults and order != STRICT_ORDER:
+        raise doc.fail("FirewallPolicy.StatefulDefaultActions", "default actions need STRICT_ORDER (as on AWS)",
+                       "set StatefulEngineOptions.RuleOrder to STRICT_ORDER, or remove the default actions")
+    if {"aws:drop_strict", "aws:drop_established"} <= set(defaults):
+        raise doc.fail("FirewallPolicy.StatefulDefaultActions", "choose at most one drop action",
+                       "keep aws:drop_strict or aws:drop_established")
+    if len(set(defaults)) != len(defaults):
+        raise doc.fail("FirewallPolicy.StatefulDefaultActions", "an action is listed twice", "list each once")
+    home_net = None
+    variables = doc.fields(pol.get("PolicyVariables") or {}, "FirewallPolicy.PolicyVariables", ("RuleVariables",))
+    rv = variables.get("RuleVariables") or {}
+    doc.fields(rv, "FirewallPolicy.PolicyVariables.RuleVariables", ("HOME_NET",))
+    if "HOME_NET" in rv:
+        ip_sets, _ = _variables(doc, {"IPSets": {"HOME_NET": rv["HOME_NET"]}}, "FirewallPolicy.PolicyVariables")
+        home_net = ip_sets["HOME_NET"]
+
+    groups = dict(available or {})
+    for i, entry in enumerate(data.get("RuleGroups") or []):
+        g = parse_rule_group(entry, f"{source}: RuleGroups[{i}]")
+        groups[g.name] = g
+    refs_data = pol.get("StatefulRuleGroupReferences") or []
+    if not isinstance(refs_data, list):
+        raise doc.fail("FirewallPolicy.StatefulRuleGroupReferences", "expected a list", "see the README")
+    refs: list[GroupRef] = []
+    for i, ref in enumerate(refs_data):
+        where = f"FirewallPolicy.StatefulRuleGroupReferences[{i}]"
+        ref = doc.fields(ref, where, ("ResourceArn", "RuleGroupName", "Priority", "Override"))
+        target = ref.get("ResourceArn") or ref.get("RuleGroupName")
+        if not isinstance(target, str):
+            raise doc.fail(where, "no ResourceArn", "name the rule group by its ARN or RuleGroupName")
+        gname = _group_name(target)
+        if gname not in groups and search_dir is not None:
+            for ext in (".json", ".yaml", ".yml"):
+                candidate = search_dir / f"{gname}{ext}"
+                if candidate.is_file():
+                    groups[gname] = parse_rule_group(read_document(candidate), str(candidate), gname)
+                    break
+        if gname not in groups:
+            raise doc.fail(f"{where}.ResourceArn", f"rule group {gname!r} was not found",
+                           f"put it in the policy's RuleGroups list, give its file too, or save it as {gname}.json "
+                           "next to the policy")
+        priority = ref.get("Priority")
+        if order == STRICT_ORDER:
+            if not isinstance(priority, int) or not 1 <= priority <= 65535:
+                raise doc.fail(f"{where}.Priority", f"{priority!r}: STRICT_ORDER needs a priority",
+                               "give each rule group a unique Priority from 1 to 65535 (lower runs first)")
+            if any(r.priority == priority for r in refs):
+                raise doc.fail(f"{where}.Priority", f"priority {priority} is used twice", "make priorities unique")
+        override = (doc.fields(ref.get("Override") or {}, f"{where}.Override", ("Action",)).get("Action"))
+        if override not in (None, "DROP_TO_ALERT"):
+            raise doc.fail(f"{where}.Override.Action", f"{override!r} is not valid", "use DROP_TO_ALERT")
+        g = groups[gname]
+        if (g.rule_order or DEFAULT_ORDER) != order:
+            raise doc.fail(where, f"rule group {gname} uses {g.rule_order or DEFAULT_ORDER} but the policy uses {order}",
+                           "a rule group's StatefulRuleOptions.RuleOrder must match the policy's (as on AWS)")
+        if any(r.group.name == gname for r in refs):
+            raise doc.fail(where, f"rule group {gname} is referenced twice", "reference each rule group once")
+        refs.append(GroupRef(g, priority, override))
+    if order == STRICT_ORDER:
+        refs.sort(key=lambda r: r.priority or 0)
+    return Policy(str(name), source, tuple(refs), order, tuple(defaults), stream,
+                  idle, home_net)
+
+
+def policy_from_group(group: RuleGroup) -> Policy:
+    """A rule group on its own: a policy with AWS's defaults around it."""
+    order = group.rule_order or DEFAULT_ORDER
+    return Policy(group.name, group.source, (GroupRef(group, 1 if order == STRICT_ORDER else None),), order)
+
+
+def load_policy(path: str | Path, extra: list[str | Path] = ()) -> Policy:
+    """A policy from a policy or rule-group file; `extra` files hold rule groups the policy references."""
+    path = Path(path)
+    data = read_document(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected an object", "give describe-firewall-policy or describe-rule-group "
+                          "output (JSON), or the same keys in YAML")
+    available = {}
+    for p in extra:
+        g = parse_rule_group(read_document(p), str(p))
+        available[g.name] = g
+    if "FirewallPolicy" in data:
+        return parse_policy(data, str(path), available, path.parent)
+    if "RuleGroup" in data or "RulesSource" in data:
+        if extra:
+            raise ConfigError(f"{path}: is a rule group, not a policy", "give the policy file first")
+        return policy_from_group(parse_rule_group(data, str(path)))
+    raise ConfigError(f"{path}: neither a firewall policy nor a rule group (top-level keys: {sorted(data)[:5]})",
+                      "give describe-firewall-policy output (FirewallPolicy) or describe-rule-group output "
+                      "(RuleGroup)")
+
+
+def rules_file_policy(path: Path) -> Policy:
+    """A Suricata rules file run as one RulesString rule group."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such rules file", "give a Suricata rules file") from None
+    rules = _rules_string(_Doc(str(path)), text, "rules")
+    group = RuleGroup(path.stem, str(path), "RulesString", tuple(rules))
+    return Policy(path.stem, str(path), (GroupRef(group),))
+
+
+# --------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------
+def _set_action(rule: str, action: str) -> str:
+    return action + " " + rule.split(None, 1)[1]
+
+
+def _add_option(rule: str, option: str) -> str:
+    head, _, tail = rule.rpartition(")")
+    return f"{head.rstrip()} {option})" + tail
+
+
+def _default_action_rules(actions: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Rules for the strict-order default actions, as (rule, name) in evaluation order.
+
+    A drop action on its own drops silently (as on AWS); with the alert action
+    of the same scope, one rule drops and alerts, signed "aws:alert_... action"."""
+    scope = {"strict": "", "established": "flow:established; "}
+    sid = {"aws:drop_strict": 1, "aws:alert_strict": 2, "aws:drop_established": 3, "aws:alert_established": 4}
+    out = []
+    for flavour in ("established", "strict"):
+        drop, alert = f"aws:drop_{flavour}", f"aws:alert_{flavour}"
+        if drop in actions and alert in actions:
+            out.append((f'drop ip any any -> any any (msg:"{alert} action"; {scope[flavour]}'
+                        f'gid:{SYSTEM_GID}; sid:{sid[alert]}; rev:1;)', f"{drop} + {alert}"))
+        elif drop in actions:
+            out.append((f'drop ip any any -> any any (msg:"{drop} action"; {scope[flavour]}noalert; '
+                        f'gid:{SYSTEM_GID}; sid:{sid[drop]}; rev:1;)', drop))
+        elif alert in actions:
+            out.append((f'alert ip any any -> any any (msg:"{alert} action"; {scope[flavour]}'
+                        f'gid:{SYSTEM_GID}; sid:{sid[alert]}; rev:1;)', alert))
+    return out
+
+
+def _address_group(blocks: tuple[str, ...]) -> str:
+    return "[" + ",".join(str(ipaddress.ip_network(b, strict=False)) for b in blocks) + "]"
+
+
+def render(policy: Policy, vpc_cidr: str) -> Rendered:
+    """The Suricata rules, variables and engine options for `policy` in a VPC."""
+    home = policy.home_net or (vpc_cidr,)
+    address_groups = {"HOME_NET": _address_group(home), "EXTERNAL_NET": "!$HOME_NET"}
+    port_groups: dict[str, str] = {}
+    lines: list[str] = []
+    origins: list[str | None] = []
+    warnings: list[str] = []
+    used: set[tuple[int, int]] = set()
+    lines.append(f"# firewall policy {policy.name}: {policy.rule_order}"
+                 + (f", default actions {', '.join(policy.default_actions)}" if policy.default_actions else "")
+                 + f"; HOME_NET {','.join(home)}"
+                 + (" (the VPC CIDR)" if not policy.home_net else " (PolicyVariables)"))
+    origins.append(None)
+    for k, ref in enumerate(policy.groups, 1):
+        g = ref.group
+        renames: dict[str, str] = {}
+        for var, blocks in g.ip_sets.items():
+            renames[var] = f"NFW{k}_{var}"
+            address_groups[renames[var]] = _address_group(blocks)
+        for var, ports in g.port_sets.items():
+            renames[var] = f"NFW{k}_{var}"
+            port_groups[renames[var]] = "[" + ",".join(ports) + "]"
+        if "HOME_NET" in g.ip_sets and "EXTERNAL_NET" not in g.ip_sets:
+            warnings.append(f"rule group {g.name} sets HOME_NET but not EXTERNAL_NET: its $EXTERNAL_NET stays the "
+                            f"policy's (not {','.join(g.ip_sets['HOME_NET'])}); set both, as AWS advises")
+        keys = [(int(GID_RE.search(r.text).group(1)) if GID_RE.search(r.text) else 1,
+                 int(SID_RE.search(r.text).group(1))) for r in g.rules]
+        clash = any(key in used for key in keys)
+        gid = 100 + k if clash else None  # the same sid in two groups: keep the sid, give the group its own gid
+        lines.append(f"# rule group {g.name} ({g.kind}"
+                     + (f", priority {ref.priority}" if ref.priority is not None else "")
+                     + (f", override {ref.override}" if ref.override else "")
+                     + (f", gid {gid}: its sids repeat an earlier group's" if gid else "") + ")")
+        origins.append(None)
+        for r, key in zip(g.rules, keys):
+            text = r.text
+            for name in VAR_REF_RE.findall(text):
+                if name not in renames and name not in GLOBAL_VARS:
+                    raise ConfigError(f"{g.source}: rule group {g.name}, {r.where}: ${name} is not defined",
+                                      f"define {name} in the rule group's RuleVariables (IPSets or PortSets); "
+                                      "HOME_NET and EXTERNAL_NET are predefined")
+            if renames:
+                text = VAR_REF_RE.sub(lambda m: "$" + renames.get(m.group(1), m.group(1)), text)
+            if ref.override == "DROP_TO_ALERT" and text.split(None, 1)[0] in ("drop",) + RULE_ACTIONS[3:]:
+                text = _set_action(text, "alert")
+            if gid and not GID_RE.search(text):
+                text = _add_option(text, f"gid:{gid};")
+            used.add((gid or key[0], key[1]))
+            lines.append(text)
+            origins.append(f"rule group {g.name}, {r.where} ({g.source})")
+    if policy.default_actions:
+        lines.append("# stateful default actions (STRICT_ORDER): after every rule group")
+        origins.append(None)
+        for text, name in _default_action_rules(policy.default_actions):
+            lines.append(text)
+            origins.append(f"the policy's StatefulDefaultActions {name}")
+    variables = ("%YAML 1.1\n---\n# The firewall policy's rule variables (written by nfwlab; do not edit).\n"
+                 + yaml.safe_dump({"vars": {"address-groups": address_groups, "port-groups": port_groups or
+                                            {"NFWLAB_UNUSED_PORTS": "[1]"}}}, sort_keys=False, width=1000))
+    engine_set = [f"exception-policy={STREAM_EXCEPTION[policy.stream_exception_policy]}"]
+    if policy.tcp_idle_timeout:
+        engine_set.append(f"flow-timeouts.tcp.established={policy.tcp_idle_timeout}")
+    return Rendered("\n".join(lines) + "\n", tuple(origins), variables, {"set": engine_set},
+                    ",".join(home), tuple(warnings))
