@@ -27,9 +27,12 @@ def cmd_up(args) -> int:
               home_net=args.home_net)
     took = lab.up(args.design)
     if args.json:
-        _print_json({"name": lab.name, "design": args.design, "seconds": round(took, 3), "eve_json": str(lab.eve.path)})
+        _print_json({"name": lab.name, "design": lab.design, "topology": lab.topology.design.source,
+                     "seconds": round(took, 3), "alert_log": str(lab.alert_log.path)})
     else:
-        print(f"lab {lab.name} is up in design {args.design} ({took:.1f}s)")
+        v = lab.vpc
+        print(f"lab {lab.name} is up in design {lab.design} ({took:.1f}s): {len(v.servers)} server(s), "
+              f"{len(v.nat_gateways)} NAT gateway(s), {len(v.endpoints)} firewall endpoint(s)")
         print(f"  firewall policy: {lab.policy.name} ({lab.policy.rule_order}, HOME_NET {lab.home_net})")
         print(f"  ALERT log: {lab.alert_log.path}")
         print(f"  FLOW log:  {lab.flow_log.path}")
@@ -60,13 +63,14 @@ def cmd_status(args) -> int:
     for node, status in st["nodes"].items():
         print(f"  {node:<18} {status}")
     print(f"  firewall engine    {st['firewall_engine']}")
+    print(f"  topology           {st['topology']}")
     policy = st.get("policy") or {}
     print(f"  policy             {policy.get('name')} ({policy.get('rule_order')}; {policy.get('source')})")
     print(f"  HOME_NET           {st['home_net']}")
     print(f"  domains served     {', '.join(st['domains'] or [])}")
     print(f"  ALERT log          {st['alert_log']}")
     print(f"  FLOW log           {st['flow_log']}")
-    print(f"  EVE log            {st['eve_json']}")
+    print(f"  EVE log            {', '.join(st['eve_json'])}")
     return 0 if st["design"] and st["firewall_engine"] == "running" else 5
 
 
@@ -189,13 +193,68 @@ def cmd_policy(args) -> int:
     return 0
 
 
+def _trace_json(t) -> dict:
+    def path(p):
+        return {"hops": [str(h) for h in p.hops], "arrives": p.reached, "problem": p.problem or None,
+                "firewall": [{"endpoint": s.endpoint, "availability_zone": s.availability_zone, "src": str(s.src),
+                              "dst": str(s.dst)} for s in p.seen]}
+    return {"source": t.source, "source_ip": str(t.source_ip), "dest": t.dest, "dest_ip": str(t.dest_ip),
+            "port": t.port, "firewall_sees": str(t.firewall_sees) if t.firewall_sees else None,
+            "request": path(t.request), "response": path(t.response), "warnings": t.warnings}
+
+
+def _dest_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", "443")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise LabError(f"{text!r}: the port is not a number from 1 to 65535", "write DEST or DEST:PORT",)
+    return host, int(port)
+
+
+def cmd_trace(args) -> int:
+    lab = Lab(args.name)
+    dest, port = _dest_port(args.dest)
+    if args.live:
+        res = lab.trace_live(args.source, dest, port)
+        t, live = res["static"], res["firewall_logged"]
+        if args.json:
+            _print_json({"static": _trace_json(t), "request": res["request"].describe(), "firewall_logged": live,
+                         "agrees": res["agrees"]})
+        else:
+            print(t.describe())
+            print(f"live: {res['request'].describe()}")
+            print("live: the firewall logged " + (f"source {live['source']} in {live['availability_zone']} "
+                                                   f"({live['log']})" if live else "nothing for this flow"))
+            print("live: agrees with the static trace" if res["agrees"] else "live: DIFFERS from the static trace")
+        return 0 if res["agrees"] else 1
+    t = lab.trace(args.source, dest, port, args.design)
+    if args.json:
+        _print_json(_trace_json(t))
+    else:
+        print(t.describe())
+    return 0
+
+
+def cmd_check(args) -> int:
+    lab = Lab(args.name)
+    traces = lab.check(args.design)
+    if args.json:
+        _print_json([_trace_json(t) for t in traces])
+    else:
+        for t in traces:
+            sees = f"firewall sees {t.firewall_sees}" if t.firewall_sees else "firewall sees nothing"
+            print(f"{t.source:<16} -> {t.dest}: {sees}" + ("" if t.warnings else ", ok"))
+            for w in t.warnings:
+                print(f"  WARNING: {w}")
+    return 1 if any(t.warnings for t in traces) else 0
+
+
 def cmd_engine(args) -> int:
     lab = Lab(args.name)
     if args.action == "stop":
-        lab.stop_firewall_engine()
+        lab.stop_firewall_engine(node=args.node)
         print("firewall engine stopped: nothing crosses the firewall until `nfwlab engine start` (fail closed)")
     else:
-        lab.restart_firewall_engine()
+        lab.restart_firewall_engine(node=args.node)
         print("firewall engine running")
     return 0
 
@@ -221,10 +280,10 @@ def parser() -> argparse.ArgumentParser:
         return sp
 
     sp = add("up", cmd_up, "start the lab")
-    sp.add_argument("--design", default=DEFAULT_DESIGN, help=f"{' | '.join(designs)} or a design file "
-                    f"(default {DEFAULT_DESIGN})")
+    sp.add_argument("--topology", "--design", dest="design", default=DEFAULT_DESIGN, metavar="TOPOLOGY",
+                    help=f"{' | '.join(designs)} (topologies/) or a topology file (default {DEFAULT_DESIGN})")
     sp.add_argument("--domains", help="comma-separated names the emulated internet serves "
-                    "(default: designs/vpc.yaml's internet.domains)")
+                    "(default: the topology's internet.domains)")
     sp.add_argument("--home-net", help="the firewall's HOME_NET, comma-separated CIDRs (default: the VPC CIDR, as AWS)")
     rules = sp.add_mutually_exclusive_group()
     rules.add_argument("--policy", help="a firewall policy or rule group: AWS describe-firewall-policy / "
@@ -234,10 +293,11 @@ def parser() -> argparse.ArgumentParser:
                     help="a rule group the policy references (repeatable)")
     add("down", cmd_down, "remove everything the lab made (also after a crash)")
     add("status", cmd_status, "show the lab's nodes, design and firewall engine")
-    sp = add("design", cmd_design, "switch the running lab to another design (routes only)")
-    sp.add_argument("design", help=f"{' | '.join(designs)} or a design file")
+    sp = add("design", cmd_design, "switch the running lab to a topology that differs only in its route tables "
+             "(routes only, no restart)")
+    sp.add_argument("design", metavar="TOPOLOGY", help=f"{' | '.join(designs)} or a topology file")
     sp = add("routes", cmd_routes, "print the route tables as AWS shows them (--json: describe-route-tables)")
-    sp.add_argument("--design", help="a design other than the running one")
+    sp.add_argument("--design", metavar="TOPOLOGY", help="another topology's route tables (same VPC)")
     sp = add("exec", cmd_exec, "run a command in a node: nfwlab exec server-a -- ip route", json_flag=False)
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER)
@@ -260,9 +320,19 @@ def parser() -> argparse.ArgumentParser:
                     "Suricata rules (of the running lab, or of FILES)")
     sp.add_argument("files", nargs="*", metavar="FILE", help="the policy (or rule group) file, then the rule "
                     "group files it references")
+    sp = add("trace", cmd_trace, "follow a flow through the route tables, both ways, without sending a packet "
+             "(--live: send one and compare with the firewall's log)")
+    sp.add_argument("source", help="a server of the topology")
+    sp.add_argument("dest", help="DEST[:PORT]: a domain the internet serves, an address or a server (port 443)")
+    sp.add_argument("--design", metavar="TOPOLOGY", help="trace another topology instead of the running one")
+    sp.add_argument("--live", action="store_true", help="also send one real request and confirm")
+    sp = add("check", cmd_check, "trace every server to the internet; exit 1 on any warning (asymmetric "
+             "routing, firewall not crossed, source in the firewall's subnet, HOME_NET)")
+    sp.add_argument("--design", metavar="TOPOLOGY", help="check another topology instead of the running one")
     sp = add("engine", cmd_engine, "stop or start the firewall engine (Suricata) in the running lab",
              json_flag=False)
     sp.add_argument("action", choices=["stop", "start"])
+    sp.add_argument("--node", help="one firewall endpoint (default: all)")
     sp = add("build", cmd_build, "build the lab's images (a Debian base with debootstrap if no registry)",
              json_flag=False)
     sp.add_argument("--base-image", help="base image to build from (default debian:bookworm-slim)")

@@ -1,7 +1,7 @@
 """Docker: the one module that talks to the Docker Engine.
 
-Container lifecycle goes through Docker Compose (the lab's nodes are defined
-once, in compose/docker-compose.yml) driven by testcontainers' DockerCompose;
+Container lifecycle goes through Docker Compose (the lab's compose file is
+made from its topology by lab/compose.py) driven by testcontainers' DockerCompose;
 inspection, exec and label-based cleanup go through the Docker SDK.
 """
 from __future__ import annotations
@@ -64,8 +64,8 @@ def image_exists(name: str) -> bool:
 class ComposeProject:
     """The lab's compose project: one per lab name, variables from an env file."""
 
-    def __init__(self, compose_dir: Path, env_file: Path):
-        self.compose = DockerCompose(context=str(compose_dir), compose_file_name="docker-compose.yml",
+    def __init__(self, compose_dir: Path, env_file: Path, compose_file: str = "docker-compose.yml"):
+        self.compose = DockerCompose(context=str(compose_dir), compose_file_name=compose_file,
                                      env_file=str(env_file), wait=True)
 
     def _run(self, what: str, call) -> None:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,19 +30,22 @@ from typing import Any
 from . import docker as dk
 from . import kernel, nodes
 from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateError, WaitTimeout
-from .logs import EveLog, LogMark, Record, aws_envelope, event_type
-from .model import Design, Vpc, load_design, load_vpc, validate_domain
+from .logs import EveLog, LogMark, Record, aws_envelope, event_type, matches
+from .compose import compose_config, write_compose_file
+from .model import Design, Topology, Vpc, load_topology, validate_domain
 from .policy import Policy, Rendered, load_policy, render, rules_file_policy
 from .routing import format_route_tables, kernel_routes, route_table_json
+from .trace import Trace
+from .trace import trace as trace_flow
 
 HOME = Path(os.environ.get("NFWLAB_HOME", Path(__file__).resolve().parent.parent))
-DESIGNS_DIR = HOME / "designs"
+TOPOLOGIES_DIR = HOME / "topologies"
 COMPOSE_DIR = HOME / "compose"
-DEFAULT_VPC = DESIGNS_DIR / "vpc.yaml"
 DEFAULT_POLICY = HOME / "policies" / "deny-domains.json"
 POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json")  # what a policy is made of, in the rules directory
 FW_RULES_DIR = "/etc/nfwlab/rules"  # the rules directory, as the firewall node sees it
-DEFAULT_DESIGN = "nat-first"
+DEFAULT_DESIGN = "nat-first"  # a topology in topologies/
+WORKERS = 4  # links and node set-up run in parallel, this many at once
 IMAGE_TAG = "1"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 
@@ -63,7 +67,31 @@ def state_root() -> Path:
 
 
 def design_names() -> list[str]:
-    return sorted(p.stem for p in DESIGNS_DIR.glob("*.yaml") if p.stem != "vpc")
+    """The topologies shipped in topologies/ (each a VPC with its route tables)."""
+    return sorted(p.stem for p in TOPOLOGIES_DIR.glob("*.yaml"))
+
+
+def topology_path(name_or_path: str | Path) -> Path:
+    """A topology's file: a name in topologies/ or a path."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        return Path(text)
+    path = TOPOLOGIES_DIR / f"{text}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown design {text!r}",
+                          f"use one of: {', '.join(design_names())} (or the path of a topology file)")
+    return path
+
+
+def _parallel(calls: list, workers: int = WORKERS) -> None:
+    """Runs the calls on a few threads; the first error is raised once all are done."""
+    if len(calls) <= 1:
+        for c in calls:
+            c()
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(c) for c in calls]:
+            future.result()
 
 
 @dataclass(frozen=True)
@@ -88,29 +116,45 @@ class FetchResult:
 
 
 class Lab:
-    """One lab: a name, a VPC, a design, a rule group and a state directory."""
+    """One lab: a name, a topology (a VPC and its route tables), a firewall policy and a state directory."""
 
-    def __init__(self, name: str = "default", vpc_file: str | Path = DEFAULT_VPC,
+    def __init__(self, name: str = "default", topology: str | Path | None = None,
                  policy_file: str | Path = DEFAULT_POLICY, domains: list[str] | None = None,
                  home_net: str | None = None, state_dir: str | Path | None = None,
                  rules_file: str | Path | None = None, rule_group_files: list[str | Path] = ()):
         """`policy_file`: a firewall policy or a rule group (AWS JSON or YAML); `rule_group_files`: rule groups
         the policy references; `rules_file`: a Suricata rules file run as-is instead; `home_net`: overrides
-        the policy's HOME_NET (default: the VPC CIDR, as AWS)."""
+        the policy's HOME_NET (default: the VPC CIDR, as AWS). `topology`: a name in topologies/ or a file;
+        a lab that is up keeps the topology it runs."""
         if not NAME_RE.match(name):
             raise ConfigError(f"lab name {name!r} is not valid",
                               "use 1-20 characters: lower-case letters, digits and '-', starting with a letter")
         self.name = name
-        self.vpc: Vpc = load_vpc(vpc_file)
-        self.domains = [validate_domain(d, "--domains") for d in domains] if domains else list(self.vpc.internet.domains)
+        self.state_dir = Path(state_dir) if state_dir else state_root() / name
+        running = self.state_dir / "topology.yaml"
+        self._set_topology(load_topology(running) if running.exists() and topology is None
+                           else self.resolve_topology(topology or DEFAULT_DESIGN))
+        self.domains_given = [validate_domain(d, "--domains") for d in domains] if domains else None
         self.rules_file = Path(rules_file) if rules_file else None
         self.home_net_override = _home_net(home_net).split(",") if home_net else None
         self.policy: Policy = self._policy(rules_file_policy(self.rules_file) if self.rules_file
                                            else load_policy(policy_file, list(rule_group_files)))
-        self.state_dir = Path(state_dir) if state_dir else state_root() / name
-        self.eve = EveLog(self.state_dir / "logs" / "eve.json")
         self.alert_log = EveLog(self.state_dir / "logs" / "alert.log")
         self.flow_log = EveLog(self.state_dir / "logs" / "flow.log")
+
+    def _set_topology(self, topology: Topology) -> None:
+        self.topology = topology
+        self.vpc: Vpc = topology.vpc
+        self.eve = EveLog(*(self.state_dir / "logs" / e.name / "eve.json" for e in self.vpc.endpoints))
+
+    @property
+    def domains(self) -> list[str]:
+        """The names the lab's internet serves: given, or the topology's."""
+        return self.domains_given or list(self.vpc.internet.domains)
+
+    @staticmethod
+    def resolve_topology(name_or_path: str | Path) -> Topology:
+        return load_topology(topology_path(name_or_path))
 
     def _policy(self, policy: Policy) -> Policy:
         return policy.with_home_net(self.home_net_override) if self.home_net_override else policy
@@ -151,13 +195,20 @@ class Lab:
         return self._read_state().get("design")
 
     def load_design(self, name_or_path: str) -> Design:
-        path = Path(name_or_path)
-        if not (name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path):
-            path = DESIGNS_DIR / f"{name_or_path}.yaml"
-            if not path.exists():
-                raise ConfigError(f"unknown design {name_or_path!r}",
-                                  f"use one of: {', '.join(design_names())} (or the path of a design file)")
-        return load_design(path, self.vpc)
+        """The route tables of a topology that differs from this lab's only in its route tables."""
+        return self._compatible(self.resolve_topology(name_or_path)).design
+
+    def _compatible(self, other: Topology) -> Topology:
+        if other.vpc != self.vpc:
+            mine, theirs = self.vpc, other.vpc
+            differs = next((f for f in ("id", "cidr", "region", "subnets", "servers", "nat_gateways", "endpoints",
+                                        "internet_gateway", "internet") if getattr(mine, f) != getattr(theirs, f)),
+                           "the VPC")
+            raise ConfigError(f"{other.design.source}: its {differs} differ from the running lab's "
+                              f"({mine.source}); only route tables can change on a running lab",
+                              f"take the lab down and up with it: `nfwlab down --name {self.name}; "
+                              f"nfwlab up --name {self.name} --topology {other.design.source}`")
+        return other
 
     # --------------------------------------------------------------- up/down
     def _preflight(self) -> None:
@@ -170,7 +221,7 @@ class Lab:
                 raise EnvironmentProblem(f"image {image} is missing", "build the images: `make images` (or `nfwlab build`)")
 
     def _compose(self) -> dk.ComposeProject:
-        return dk.ComposeProject(COMPOSE_DIR, self.state_dir / "compose.env")
+        return dk.ComposeProject(self.state_dir, self.state_dir / "compose.env", "compose.yaml")
 
     @staticmethod
     def _write_policy(directory: Path, rendered: Rendered) -> None:
@@ -180,50 +231,49 @@ class Lab:
         (directory / "engine.json").write_text(json.dumps(rendered.engine, indent=1))
 
     def _write_files(self, rendered: Rendered) -> None:
-        for sub in ("logs", "rules", "dns"):
+        for sub in ("logs", "rules", "dns", *(f"logs/{e.name}" for e in self.vpc.endpoints)):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_policy(self.state_dir / "rules", rendered)
         (self.state_dir / "dns" / "hosts").write_text(
             "".join(f"{self.vpc.internet.web_server} {d}\n" for d in self.domains))
         (self.state_dir / "dns" / "resolv.conf").write_text(f"nameserver {self.vpc.dns_ip}\noptions timeout:1 attempts:2\n")
-        (self.state_dir / "compose.env").write_text(dk.compose_env({
-            "COMPOSE_PROJECT_NAME": f"nfwlab-{self.name}",
-            "NFWLAB_LAB": self.name,
-            "NFWLAB_STATE": str(self.state_dir.resolve()),
-            "NFWLAB_FIREWALL_NAME": self.vpc.firewall.firewall_name,
-            "NFWLAB_AVAILABILITY_ZONE": self.vpc.availability_zone,
-            "NFWLAB_DOMAINS": ",".join(self.domains),
-            "NFWLAB_IMAGE_TAG": IMAGE_TAG,
-        }))
+        write_compose_file(self.state_dir / "compose.yaml",
+                           compose_config(self.vpc, self.name, self.state_dir, HOME, self.domains, IMAGE_TAG))
+        (self.state_dir / "compose.env").write_text(dk.compose_env({"COMPOSE_PROJECT_NAME": f"nfwlab-{self.name}"}))
 
-    def up(self, design: str = DEFAULT_DESIGN, firewall_timeout: float = 30.0) -> float:
-        """Starts the lab in `design`; returns the seconds it took.
+    def up(self, design: str | None = None, firewall_timeout: float = 60.0) -> float:
+        """Starts the lab with a topology (a name in topologies/ or a file; default: the lab's);
+        returns the seconds it took.
 
-        On any failure everything made so far is removed before the error is raised."""
+        The whole topology and policy are validated before anything is made; on any later failure
+        everything made so far is removed before the error is raised."""
         started = time.monotonic()
-        chosen = self.load_design(design)  # validate everything before any side effect
-        rendered = self.render()
+        topology = self.resolve_topology(design) if design else self.topology
+        rendered = render(self.policy, str(topology.vpc.cidr))
         self._preflight()
         if dk.containers(self.name):
             raise StateError(f"lab {self.name!r} already exists on this host",
                              f"use it, take it down with `nfwlab down --name {self.name}`, or pick another --name")
+        self._set_topology(topology)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._write_state(name=self.name, design=None, phase="starting")
         try:
+            # First, so that `down` after a crash knows what to remove.
+            shutil.copyfile(topology.design.source, self.state_dir / "topology.yaml")
             self._write_files(rendered)
             try:
                 self._compose().up()
             except NodeError:
-                self._check_firewall_started()  # a firewall that died says why, better than compose
+                self._check_firewalls_started()  # a firewall that died says why, better than compose
                 raise
             pids = self._pids()
-            self._wire(pids, chosen)
+            self._wire(pids, topology.design)
             self._wait_for_firewall(firewall_timeout)
         except BaseException:
             self.down()  # nothing half-made stays behind
             raise
-        self._write_state(design=chosen.name, design_file=chosen.source, phase="up", home_net=rendered.home_net,
-                          domains=self.domains, policy=self.policy.summary())
+        self._write_state(design=topology.name, design_file=topology.design.source, phase="up",
+                          home_net=rendered.home_net, domains=self.domains, policy=self.policy.summary())
         return time.monotonic() - started
 
     def _pids(self) -> dict[str, int]:
@@ -239,36 +289,40 @@ class Lab:
     def _wire(self, pids: dict[str, int], design: Design) -> None:
         roles = nodes.roles(self.vpc)
         by_service = {r.service: r for r in roles}
-        # Fail closed before the firewall has a link: nothing crosses it unqueued.
-        by_service[self.vpc.firewall.name].fail_closed(pids[self.vpc.firewall.name])
+        # Fail closed before a firewall has a link: nothing crosses it unqueued.
+        for e in self.vpc.endpoints:
+            by_service[e.name].fail_closed(pids[e.name])
         by_service[nodes.ROUTER].prepare(pids[nodes.ROUTER])
-        for link in nodes.all_links(self.vpc):
-            a, b = nodes.endpoints(link, pids)
-            kernel.create_link(self.name, link.name, a, b)
-        for role in roles:
-            role.configure(pids)
+        _parallel([lambda link=link: kernel.create_link(self.name, link.name, *nodes.endpoints(link, pids))
+                   for link in nodes.all_links(self.vpc)])
+        by_service[nodes.ROUTER].configure(pids)
+        _parallel([lambda role=role: role.configure(pids) for role in roles if role.service != nodes.ROUTER])
         kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, design))
 
-    def _check_firewall_started(self) -> bool:
-        """True once Suricata reported "Engine started"; raises with its errors if it stopped."""
-        c = dk.containers(self.name).get(self.vpc.firewall.name)
+    def _check_firewall_started(self, node: str) -> bool:
+        """True once the node's Suricata reported "Engine started"; raises with its errors if it stopped."""
+        c = dk.containers(self.name).get(node)
         log = dk.logs(c.id, tail=60) if c else ""
         if "Engine started" in log:
             return True
         if c is None or not c.running:
             errors = self.render().explain(log).replace("\n", "\n    ")
-            raise NodeError(f"the firewall (Suricata) refused to start:\n    {errors}",
+            raise NodeError(f"the firewall {node} (Suricata) refused to start:\n    {errors}",
                             f"fix the policy {self.policy.source}")
         return False
 
+    def _check_firewalls_started(self) -> bool:
+        return all([self._check_firewall_started(e.name) for e in self.vpc.endpoints])
+
     def _wait_for_firewall(self, timeout: float) -> None:
-        """Waits for Suricata's "Engine started"; a firewall that exits is reported with its errors."""
+        """Waits for every endpoint's "Engine started"; a firewall that exits is reported with its errors."""
         deadline = time.monotonic() + timeout
-        while not self._check_firewall_started():
+        while not self._check_firewalls_started():
             if time.monotonic() > deadline:
-                c = dk.containers(self.name).get(self.vpc.firewall.name)
+                logs = {e.name: dk.logs(c.id, tail=30) for e in self.vpc.endpoints
+                        if (c := dk.containers(self.name).get(e.name))}
                 raise WaitTimeout(f"Suricata did not report 'Engine started' within {timeout:g}s; its log:\n"
-                                  f"{dk.logs(c.id, tail=30) if c else '(no container)'}",
+                                  + "\n".join(f"[{k}]\n{v}" for k, v in logs.items()),
                                   "check the firewall with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
             time.sleep(0.1)
 
@@ -279,7 +333,7 @@ class Lab:
     def down(self) -> dict[str, Any]:
         """Removes everything the lab made: containers, links, state. Works after a crash."""
         report: dict[str, Any] = {"containers": len(dk.containers(self.name)), "host_links": [], "state_dir": None}
-        if (self.state_dir / "compose.env").exists():
+        if (self.state_dir / "compose.yaml").exists() and (self.state_dir / "compose.env").exists():
             try:
                 self._compose().down()
             except LabError:
@@ -294,12 +348,14 @@ class Lab:
     # ---------------------------------------------------------------- design
     def switch(self, design: str) -> float:
         """Switches the running lab to another design: routes only, no restarts. Returns seconds."""
-        chosen = self.load_design(design)
+        topology = self._compatible(self.resolve_topology(design))
         pids = self._require_up()
         started = time.perf_counter()
-        kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, chosen))
+        kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, topology.design))
         took = time.perf_counter() - started
-        self._write_state(design=chosen.name, design_file=chosen.source)
+        shutil.copyfile(topology.design.source, self.state_dir / "topology.yaml")
+        self.topology = topology
+        self._write_state(design=topology.name, design_file=topology.design.source)
         return took
 
     # ---------------------------------------------------------------- policy
@@ -370,13 +426,16 @@ class Lab:
                 "warnings": list(rendered.warnings)}
 
     def _reload_rules(self, timeout: float) -> None:
-        """Suricata's own rule reload (rules and rule variables), waited for to the end."""
-        fw = self._container(self.vpc.firewall.name)
-        code, out, err = dk.exec_in(fw.id, ["timeout", f"{timeout:g}", "suricatasc", "-c", "reload-rules",
-                                            "/var/run/suricata/suricata-command.socket"])
-        if code != 0 or '"OK"' not in out:
-            raise NodeError(f"the firewall engine did not reload its rules: {(out + err).strip()[-500:]}",
-                            "see `nfwlab exec firewall -- tail /var/log/suricata/suricata.log`")
+        """Suricata's own rule reload (rules and rule variables) in every endpoint, waited for to the end."""
+        def reload(name: str) -> None:
+            fw = self._container(name)
+            code, out, err = dk.exec_in(fw.id, ["timeout", f"{timeout:g}", "suricatasc", "-c", "reload-rules",
+                                                "/var/run/suricata/suricata-command.socket"])
+            if code != 0 or '"OK"' not in out:
+                raise NodeError(f"the firewall engine of {name} did not reload its rules: "
+                                f"{(out + err).strip()[-500:]}",
+                                f"see `nfwlab exec {name} -- tail /var/log/suricata/suricata.log`")
+        _parallel([lambda n=n: reload(n) for n in self._endpoints(None)])
 
     def running_policy(self) -> dict[str, Any]:
         """The policy the running firewall enforces: its summary and its Suricata rules."""
@@ -391,49 +450,123 @@ class Lab:
         return self._pids()
 
     def route_tables(self, design: str | None = None, as_json: bool = False) -> str | dict:
-        chosen = self.load_design(design or self.design or DEFAULT_DESIGN)
+        chosen = self.load_design(design) if design else self.topology.design
         return route_table_json(self.vpc, chosen) if as_json else format_route_tables(self.vpc, chosen)
+
+    # ---------------------------------------------------------------- trace
+    def _home_net_blocks(self) -> list[IPv4Network]:
+        blocks = self._read_state().get("home_net") or self.render().home_net
+        return [IPv4Network(b) for b in blocks.split(",")]
+
+    def trace(self, source: str, dest: str, port: int = 443, design: str | None = None) -> Trace:
+        """The path of a flow from the route tables alone (no packet sent): the running topology's,
+        or `design`'s (any topology file)."""
+        topology = self.resolve_topology(design) if design else self.topology
+        try:
+            return trace_flow(topology.vpc, topology.design, source, dest, port, self._home_net_blocks())
+        except ValueError as e:
+            raise ConfigError(str(e), "nfwlab trace SERVER DESTINATION[:PORT], e.g. server-a blocked.example:443") \
+                from None
+
+    def check(self, design: str | None = None, port: int = 443) -> list[Trace]:
+        """A trace from every server to the internet's web server; look at each one's `warnings`."""
+        topology = self.resolve_topology(design) if design else self.topology
+        web = str(topology.vpc.internet.web_server)
+        return [self.trace(s.name, web, port, design) for s in topology.vpc.servers]
+
+    def trace_live(self, source: str, dest: str, port: int = 443, timeout: float = 15.0) -> dict[str, Any]:
+        """Sends one real request and compares what the firewall logged with the static trace.
+
+        The evidence is the first ALERT or FLOW log record of the flow (an allowed flow's FLOW record
+        comes when it ends; a blocked flow's alert at once), or a stream anomaly the endpoint logged
+        (asymmetric routing)."""
+        static = self.trace(source, dest, port)
+        self._require_up()
+        mark = self.log_mark()
+        host = dest if not dest.replace(".", "").isdigit() else str(static.dest_ip)
+        scheme = "https" if port == 443 else "http"
+        result = self.fetch(static.source, f"{scheme}://{host}:{port}/", timeout=3)
+        criteria = {"event.dest_ip": str(static.dest_ip), "event.dest_port": port}
+        deadline = time.monotonic() + timeout
+        record = None
+        # Evidence, first found wins: the ALERT log, the FLOW log, then each endpoint's EVE stream anomalies
+        # (a flow seen from one side only: asymmetric routing).
+        sources = [(self.alert_log, self._since(mark, "alert"), None, "ALERT log"),
+                   (self.flow_log, self._since(mark, "flow"), None, "FLOW log")]
+        sources += [(EveLog(path), mark.eve[i], e.availability_zone, "EVE stream anomaly")
+                    for i, (e, path) in enumerate(zip(self.vpc.endpoints, self.eve.paths))]
+        while record is None and time.monotonic() < deadline:
+            for log, since, az, name in sources:
+                found = [r for r in log.records(None, since) if matches({"event": r} if az else r, criteria)
+                         and (az is None or event_type(r) == "anomaly")]
+                if found:
+                    event = found[0] if az else found[0]["event"]
+                    record = {"source": event["src_ip"], "availability_zone": az or found[0]["availability_zone"],
+                              "log": name}
+                    break
+            else:
+                time.sleep(0.1)
+        expected = static.request.seen[0] if static.request.seen else None
+        live = record
+        agrees = (live is None and expected is None) or (
+            live is not None and expected is not None and live["source"] == str(expected.src)
+            and live["availability_zone"] == expected.availability_zone)
+        return {"static": static, "request": result, "firewall_logged": live, "agrees": agrees}
 
     # ---------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
         state = self._read_state()
         found = dk.containers(self.name)
         node_status = {s: (found[s].status if s in found else "missing") for s in nodes.services(self.vpc)}
-        fw = found.get(self.vpc.firewall.name)
-        engine = "down"
-        if fw and fw.running:
-            code, _, _ = dk.exec_in(fw.id, ["pidof", "suricata"])
-            engine = "running" if code == 0 else "down (fail closed: nothing crosses the firewall)"
+        engines = {}
+        for e in self.vpc.endpoints:
+            fw = found.get(e.name)
+            engines[e.name] = "down"
+            if fw and fw.running:
+                code, _, _ = dk.exec_in(fw.id, ["pidof", "suricata"])
+                engines[e.name] = "running" if code == 0 else "down (fail closed: nothing crosses the firewall)"
+        down = [f"{k}: {v}" for k, v in engines.items() if v != "running"]
         return {"name": self.name, "design": state.get("design"), "phase": state.get("phase", "down"),
-                "nodes": node_status, "firewall_engine": engine, "state_dir": str(self.state_dir),
-                "eve_json": str(self.eve.path), "alert_log": str(self.alert_log.path),
-                "flow_log": str(self.flow_log.path), "home_net": state.get("home_net"),
-                "domains": state.get("domains"), "policy": state.get("policy"),
-                "firewall_name": self.vpc.firewall.firewall_name, "availability_zone": self.vpc.availability_zone}
+                "topology": state.get("design_file"), "nodes": node_status,
+                "firewall_engine": "running" if not down else "; ".join(down), "firewall_engines": engines,
+                "state_dir": str(self.state_dir), "eve_json": [str(p) for p in self.eve.paths],
+                "alert_log": str(self.alert_log.path), "flow_log": str(self.flow_log.path),
+                "home_net": state.get("home_net"), "domains": state.get("domains"), "policy": state.get("policy"),
+                "firewall_name": self.vpc.firewall_name,
+                "availability_zones": {e.name: e.availability_zone for e in self.vpc.endpoints}}
 
-    def stop_firewall_engine(self) -> None:
-        """Kills Suricata (the node stays up): the firewall is then closed, as AWS's fails closed."""
-        fw = self._container(self.vpc.firewall.name)
-        code, out, _ = dk.exec_in(fw.id, ["pidof", "suricata"])
-        if code == 0:
-            dk.exec_in(fw.id, ["kill", "-KILL", *out.split()])
-        deadline = time.monotonic() + 10
-        while dk.exec_in(fw.id, ["pidof", "suricata"])[0] == 0:
-            if time.monotonic() > deadline:
-                raise WaitTimeout("the firewall engine did not stop within 10s", "see `nfwlab status`")
-            time.sleep(0.05)
+    def _endpoints(self, node: str | None) -> list[str]:
+        names = [e.name for e in self.vpc.endpoints]
+        if node is not None and node not in names:
+            raise ConfigError(f"no firewall endpoint named {node!r}", f"endpoints: {', '.join(names)}")
+        return [node] if node else names
 
-    def restart_firewall_engine(self, timeout: float = 30.0) -> None:
-        """Starts Suricata again in the running firewall node and waits until it inspects traffic."""
-        fw = self._container(self.vpc.firewall.name)
-        before = dk.logs(fw.id, tail=100000).count("Engine started")
-        dk.signal(fw.id, "SIGHUP")
-        deadline = time.monotonic() + timeout
-        while dk.logs(fw.id, tail=100000).count("Engine started") <= before:
-            if time.monotonic() > deadline:
-                raise WaitTimeout(f"the firewall engine did not start within {timeout:g}s",
-                                  f"its log: {dk.logs(fw.id, tail=20)}")
-            time.sleep(0.1)
+    def stop_firewall_engine(self, node: str | None = None) -> None:
+        """Kills Suricata (the node stays up) in one endpoint or all: the firewall then fails closed, as AWS's."""
+        for name in self._endpoints(node):
+            fw = self._container(name)
+            code, out, _ = dk.exec_in(fw.id, ["pidof", "suricata"])
+            if code == 0:
+                dk.exec_in(fw.id, ["kill", "-KILL", *out.split()])
+            deadline = time.monotonic() + 10
+            while dk.exec_in(fw.id, ["pidof", "suricata"])[0] == 0:
+                if time.monotonic() > deadline:
+                    raise WaitTimeout(f"the firewall engine of {name} did not stop within 10s", "see `nfwlab status`")
+                time.sleep(0.05)
+
+    def restart_firewall_engine(self, timeout: float = 30.0, node: str | None = None) -> None:
+        """Starts Suricata again in one endpoint or all, and waits until it inspects traffic."""
+        def restart(name: str) -> None:
+            fw = self._container(name)
+            before = dk.logs(fw.id, tail=100000).count("Engine started")
+            dk.signal(fw.id, "SIGHUP")
+            deadline = time.monotonic() + timeout
+            while dk.logs(fw.id, tail=100000).count("Engine started") <= before:
+                if time.monotonic() > deadline:
+                    raise WaitTimeout(f"the firewall engine of {name} did not start within {timeout:g}s",
+                                      f"its log: {dk.logs(fw.id, tail=20)}")
+                time.sleep(0.1)
+        _parallel([lambda n=n: restart(n) for n in self._endpoints(node)])
 
     # ---------------------------------------------------------------- nodes
     def _container(self, node: str) -> dk.Container:
@@ -482,7 +615,8 @@ class Lab:
         return self.eve.records("netflow", self._since(since, "eve"))
 
     def to_aws(self, event: Record) -> Record:
-        return aws_envelope(event, self.vpc.firewall.firewall_name, self.vpc.availability_zone)
+        """An EVE record in AWS's envelope (the first endpoint's AZ: the ALERT log itself names the right one)."""
+        return aws_envelope(event, self.vpc.firewall_name, self.vpc.availability_zone)
 
     def follow_alerts(self, since: LogMark | int | None = None, aws: bool = False) -> Iterator[Record]:
         log, which = (self.alert_log, "alert") if aws else (self.eve, "eve")

@@ -33,11 +33,11 @@ def aws_envelope(event: Record, firewall_name: str, availability_zone: str) -> R
 
 @dataclass(frozen=True)
 class LogMark:
-    """Byte offsets in the lab's logs at one moment: eve.json, alert.log, flow.log."""
+    """Byte offsets in the lab's logs at one moment: eve.json (one per endpoint), alert.log, flow.log."""
 
-    eve: int = 0
-    alert: int = 0
-    flow: int = 0
+    eve: tuple[int, ...] = ()
+    alert: tuple[int, ...] = ()
+    flow: tuple[int, ...] = ()
 
 
 def event_type(record: Record) -> str | None:
@@ -86,16 +86,31 @@ def describe(record: Record) -> str:
             f"[{a.get('signature_id', '-')}] {a.get('signature', record.get('event_type'))}")
 
 
-@dataclass
+Offsets = tuple[int, ...]  # a position in each file of a log
+
+
 class EveLog:
-    """Reads eve.json, from the start or from a remembered offset."""
+    """Reads a JSON-lines log (Suricata's eve.json, AWS's alert.log / flow.log) from a remembered
+    position; the log may be several files (one eve.json per firewall endpoint)."""
 
-    path: Path
+    def __init__(self, *paths: str | Path):
+        self.paths = tuple(Path(p) for p in paths)
 
-    def read(self, offset: int = 0) -> tuple[list[Record], int]:
-        """Complete records after `offset`, and the offset after the last one."""
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
+
+    def _start(self, since: Offsets | int | None) -> list[int]:
+        if since is None:
+            return [0] * len(self.paths)
+        if isinstance(since, int):
+            return [since] + [0] * (len(self.paths) - 1)
+        return list(since) + [0] * (len(self.paths) - len(since))
+
+    @staticmethod
+    def _read_file(path: Path, offset: int) -> tuple[list[Record], int]:
         try:
-            with open(self.path, "rb") as f:
+            with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read()
         except FileNotFoundError:
@@ -110,25 +125,42 @@ class EveLog:
                     continue
         return records, offset + end
 
-    def size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
+    def read(self, since: Offsets | int | None = None) -> tuple[list[Record], Offsets]:
+        """Complete records after `since` (all files), and the position after the last ones."""
+        records: list[Record] = []
+        offsets = []
+        for path, offset in zip(self.paths, self._start(since)):
+            recs, end = self._read_file(path, offset)
+            records += recs
+            offsets.append(end)
+        if len(self.paths) > 1:
+            records.sort(key=lambda r: r.get("timestamp") or r.get("event", {}).get("timestamp", ""))
+        return records, tuple(offsets)
 
-    def records(self, kind: str | None = None, since: int = 0) -> list[Record]:
+    def size(self) -> Offsets:
+        out = []
+        for path in self.paths:
+            try:
+                out.append(path.stat().st_size)
+            except FileNotFoundError:
+                out.append(0)
+        return tuple(out)
+
+    def records(self, kind: str | None = None, since: Offsets | int | None = None) -> list[Record]:
         recs, _ = self.read(since)
         return [r for r in recs if kind is None or event_type(r) == kind]
 
-    def follow(self, offset: int = 0, poll: float = 0.05, stop: Callable[[], bool] = lambda: False) -> Iterator[Record]:
+    def follow(self, since: Offsets | int | None = None, poll: float = 0.05,
+               stop: Callable[[], bool] = lambda: False) -> Iterator[Record]:
         """Yields records as Suricata writes them (it flushes each record)."""
+        offset = since
         while not stop():
             recs, offset = self.read(offset)
             yield from recs
             if not recs:
                 time.sleep(poll)
 
-    def wait_for(self, criteria: dict[str, Any], since: int = 0, timeout: float = 10.0,
+    def wait_for(self, criteria: dict[str, Any], since: Offsets | int | None = None, timeout: float = 10.0,
                  kind: str = "alert", count: int = 1) -> list[Record]:
         """Waits until `count` records match `criteria` (dotted paths); returns them.
 

@@ -7,8 +7,9 @@ Errors name the file, the field and what to do.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ import yaml
 from .errors import ConfigError
 
 LOCAL = "local"
+FIREWALL_ENDPOINT = "firewall-endpoint"
+RESERVED_NAMES = ("vpc-router", "internet")  # nodes the lab always has
+NODE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,14}$")  # also an interface name in the VPC router: at most 15
+SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+SUBNET_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")  # its bridge is br-<name>: at most 15
+AWS_ID_RE = re.compile(r"^(nat|vpce|igw|tgw|pcx|eni|vgw|eigw|lgw|cagw)-[0-9a-f]+$")
 
 
 # --------------------------------------------------------------------------
@@ -59,13 +66,16 @@ class NatGateway:
 
 @dataclass(frozen=True)
 class FirewallEndpoint:
-    """An AWS Network Firewall and its endpoint (a route target) in one subnet."""
+    """One endpoint (a route target, vpce-...) of the AWS Network Firewall, in one subnet and AZ.
 
-    name: str  # the node name of the firewall in the lab
-    firewall_name: str  # AWS firewall name, as written in the alert log
+    In the lab each endpoint is a firewall node running its own Suricata."""
+
+    name: str  # the node name in the lab
+    firewall_name: str  # AWS firewall name, as written in the logs
     id: str  # vpce-...
     subnet: str
     ip: IPv4Address
+    availability_zone: str
 
 
 @dataclass(frozen=True)
@@ -96,16 +106,34 @@ class Vpc:
     region: str
     subnets: tuple[Subnet, ...]
     servers: tuple[Server, ...]
-    nat_gateway: NatGateway
-    firewall: FirewallEndpoint
+    nat_gateways: tuple[NatGateway, ...]
+    endpoints: tuple[FirewallEndpoint, ...]
     internet_gateway: InternetGateway
     internet: Internet
-    source: str = "<vpc>"
+    source: str = field(default="<vpc>", compare=False)
 
     @property
     def dns_ip(self) -> IPv4Address:
         """The Amazon-provided DNS server (VPC base + 2)."""
         return self.cidr.network_address + 2
+
+    @property
+    def nat_gateway(self) -> NatGateway:
+        """The first NAT gateway (the only one in a single-AZ VPC)."""
+        return self.nat_gateways[0]
+
+    @property
+    def firewall(self) -> FirewallEndpoint:
+        """The first firewall endpoint (the only one in a single-AZ VPC)."""
+        return self.endpoints[0]
+
+    @property
+    def firewall_name(self) -> str:
+        return self.endpoints[0].firewall_name
+
+    @property
+    def availability_zone(self) -> str:
+        return self.endpoints[0].availability_zone
 
     def subnet(self, name: str) -> Subnet:
         for s in self.subnets:
@@ -119,31 +147,47 @@ class Vpc:
                 return s
         raise KeyError(name)
 
-    @property
-    def availability_zone(self) -> str:
-        return self.subnet(self.firewall.subnet).availability_zone
-
     def targets(self) -> dict[str, str]:
-        """Route targets by name and by AWS id -> canonical target name."""
-        names = {
-            LOCAL: LOCAL,
-            self.nat_gateway.name: self.nat_gateway.name,
-            self.nat_gateway.id: self.nat_gateway.name,
-            "firewall-endpoint": "firewall-endpoint",
-            self.firewall.id: "firewall-endpoint",
-            self.internet_gateway.name: self.internet_gateway.name,
-            self.internet_gateway.id: self.internet_gateway.name,
-        }
+        """Route targets by name and by AWS id -> canonical target name (the node's name)."""
+        names = {LOCAL: LOCAL, self.internet_gateway.name: self.internet_gateway.name,
+                 self.internet_gateway.id: self.internet_gateway.name}
+        for n in self.nat_gateways:
+            names[n.name] = names[n.id] = n.name
+        for e in self.endpoints:
+            names[e.name] = names[e.id] = e.name
+        if len(self.endpoints) == 1:
+            names[FIREWALL_ENDPOINT] = self.endpoints[0].name  # the one endpoint, by its role
         return names
+
+    def target_kind(self, target: str) -> str:
+        """local | nat-gateway | firewall-endpoint | internet-gateway for a canonical target name."""
+        if target == LOCAL:
+            return LOCAL
+        if any(n.name == target for n in self.nat_gateways):
+            return "nat-gateway"
+        if any(e.name == target for e in self.endpoints):
+            return FIREWALL_ENDPOINT
+        if target == self.internet_gateway.name:
+            return "internet-gateway"
+        raise KeyError(target)
 
     def target_id(self, target: str) -> str:
         """The AWS id a route shows for a canonical target name."""
-        return {
-            LOCAL: LOCAL,
-            self.nat_gateway.name: self.nat_gateway.id,
-            "firewall-endpoint": self.firewall.id,
-            self.internet_gateway.name: self.internet_gateway.id,
-        }[target]
+        ids = {LOCAL: LOCAL, self.internet_gateway.name: self.internet_gateway.id}
+        ids.update({n.name: n.id for n in self.nat_gateways})
+        ids.update({e.name: e.id for e in self.endpoints})
+        return ids[target]
+
+    def nat(self, name: str) -> NatGateway:
+        return next(n for n in self.nat_gateways if n.name == name)
+
+    def endpoint(self, name: str) -> FirewallEndpoint:
+        return next(e for e in self.endpoints if e.name == name)
+
+    def node_names(self) -> list[str]:
+        """Every node the VPC puts in the lab besides the VPC router and the internet."""
+        return ([s.name for s in self.servers] + [n.name for n in self.nat_gateways]
+                + [e.name for e in self.endpoints] + [self.internet_gateway.name])
 
 
 # --------------------------------------------------------------------------
@@ -248,14 +292,13 @@ def _public(reader: _Reader, addr: IPv4Address | IPv4Network, where: str) -> Non
                           "emulated public addresses must come from the documentation ranges")
 
 
-def load_vpc(path: str | Path) -> Vpc:
-    path = Path(path)
-    return parse_vpc(_load_yaml(path), str(path))
+VPC_FIELDS = ["vpc", "subnets", "servers", "nat_gateways", "firewall", "internet_gateway", "internet"]
 
 
 def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
+    """The VPC part of a topology (everything but its route tables), validated whole."""
     r = _Reader(source)
-    top = r.mapping(data, "", ["vpc", "subnets", "servers", "nat_gateway", "firewall", "internet_gateway", "internet"])
+    top = r.mapping(data, "", VPC_FIELDS, ["name", "description", "route_tables"])
     v = r.mapping(top["vpc"], "vpc", ["id", "cidr", "region"])
     vpc_cidr = r.network(v["cidr"], "vpc.cidr")
 
@@ -263,6 +306,10 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
     for i, s in enumerate(r.items(top["subnets"], "subnets")):
         where = f"subnets[{i}]"
         s = r.mapping(s, where, ["name", "id", "cidr", "availability_zone"])
+        name = r.text(s["name"], f"{where}.name")
+        if not SUBNET_NAME_RE.match(name):
+            raise r.fail(f"{where}.name", f"{name!r} can't name the subnet's bridge in Linux (br-{name})",
+                         "use 1-12 characters: lower-case letters, digits and '-', starting with a letter")
         cidr = r.network(s["cidr"], f"{where}.cidr")
         if not cidr.subnet_of(vpc_cidr):
             raise r.fail(f"{where}.cidr", f"{cidr} is outside the VPC CIDR {vpc_cidr}", "pick a block inside the VPC")
@@ -270,12 +317,25 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
             if cidr.overlaps(other.cidr):
                 raise r.fail(f"{where}.cidr", f"{cidr} overlaps subnet {other.name} ({other.cidr})",
                              "subnets of one VPC must not overlap")
-            if other.name == s["name"]:
-                raise r.fail(f"{where}.name", f"duplicate subnet name {s['name']!r}", "give each subnet its own name")
-        subnets.append(Subnet(r.text(s["name"], f"{where}.name"), r.text(s["id"], f"{where}.id"), cidr,
+            if other.name == name:
+                raise r.fail(f"{where}.name", f"duplicate subnet name {name!r}", "give each subnet its own name")
+        if cidr.prefixlen > 28:
+            raise r.fail(f"{where}.cidr", f"{cidr} is smaller than AWS allows (/28 at most)", "use /16 to /28")
+        subnets.append(Subnet(name, r.text(s["id"], f"{where}.id"), cidr,
                               r.text(s["availability_zone"], f"{where}.availability_zone")))
     by_name = {s.name: s for s in subnets}
     used: dict[IPv4Address, str] = {}
+    nodes: dict[str, str] = {n: "the lab itself" for n in RESERVED_NAMES}
+
+    def node_name(data: Any, where: str, linux_interface: bool = True) -> str:
+        name = r.text(data, where)
+        if not (NODE_NAME_RE if linux_interface else SERVICE_NAME_RE).match(name):
+            raise r.fail(where, f"{name!r} can't be a node name (it also names a Linux interface)",
+                         "use 1-15 characters: lower-case letters, digits and '-', starting with a letter")
+        if name in nodes:
+            raise r.fail(where, f"the name {name!r} is already taken by {nodes[name]}", "give each node its own name")
+        nodes[name] = where
+        return name
 
     def place(addr_data: Any, subnet_data: Any, where: str, addr_field: str, owner: str) -> tuple[str, IPv4Address]:
         subnet_name = r.text(subnet_data, f"{where}.subnet")
@@ -297,32 +357,60 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         used[addr] = owner
         return subnet_name, addr
 
-    n = r.mapping(top["nat_gateway"], "nat_gateway", ["name", "id", "subnet", "private_ip", "elastic_ip"])
-    nat_subnet, nat_ip = place(n["private_ip"], n["subnet"], "nat_gateway", "private_ip", n["name"])
-    eip = r.address(n["elastic_ip"], "nat_gateway.elastic_ip")
-    _public(r, eip, "nat_gateway.elastic_ip")
-    nat = NatGateway(r.text(n["name"], "nat_gateway.name"), r.text(n["id"], "nat_gateway.id"), nat_subnet, nat_ip, eip)
+    nats: list[NatGateway] = []
+    eips: dict[IPv4Address, str] = {}
+    for i, n in enumerate(r.items(top["nat_gateways"], "nat_gateways")):
+        where = f"nat_gateways[{i}]"
+        if isinstance(n, dict) and "elastic_ip" not in n:
+            raise r.fail(f"{where}.elastic_ip", "missing: a public NAT gateway needs an Elastic IP",
+                         "add elastic_ip: an address from 198.51.100.0/24 or 203.0.113.0/24")
+        n = r.mapping(n, where, ["name", "id", "subnet", "private_ip", "elastic_ip"])
+        name = node_name(n["name"], f"{where}.name")
+        subnet, ip = place(n["private_ip"], n["subnet"], where, "private_ip", name)
+        eip = r.address(n["elastic_ip"], f"{where}.elastic_ip")
+        _public(r, eip, f"{where}.elastic_ip")
+        if eip in eips:
+            raise r.fail(f"{where}.elastic_ip", f"{eip} is already the Elastic IP of {eips[eip]}",
+                         "each NAT gateway has its own Elastic IP")
+        eips[eip] = name
+        nats.append(NatGateway(name, r.text(n["id"], f"{where}.id"), subnet, ip, eip))
 
-    f = r.mapping(top["firewall"], "firewall", ["name", "firewall_name", "endpoint_id", "subnet", "endpoint_ip"])
-    fw_subnet, fw_ip = place(f["endpoint_ip"], f["subnet"], "firewall", "endpoint_ip", "the firewall endpoint")
-    firewall = FirewallEndpoint(r.text(f["name"], "firewall.name"), r.text(f["firewall_name"], "firewall.firewall_name"),
-                                r.text(f["endpoint_id"], "firewall.endpoint_id"), fw_subnet, fw_ip)
+    f = r.mapping(top["firewall"], "firewall", ["name", "endpoints"])
+    firewall_name = r.text(f["name"], "firewall.name")
+    endpoints: list[FirewallEndpoint] = []
+    for i, e in enumerate(r.items(f["endpoints"], "firewall.endpoints")):
+        where = f"firewall.endpoints[{i}]"
+        e = r.mapping(e, where, ["name", "id", "subnet", "ip"])
+        name = node_name(e["name"], f"{where}.name")
+        subnet, ip = place(e["ip"], e["subnet"], where, "ip", f"firewall endpoint {name}")
+        az = by_name[subnet].availability_zone
+        if any(x.availability_zone == az for x in endpoints):
+            raise r.fail(f"{where}.subnet", f"the firewall already has an endpoint in {az}",
+                         "AWS Network Firewall has one endpoint per Availability Zone")
+        endpoints.append(FirewallEndpoint(name, firewall_name, r.text(e["id"], f"{where}.id"), subnet, ip, az))
 
     g = r.mapping(top["internet_gateway"], "internet_gateway", ["name", "id"])
-    igw = InternetGateway(r.text(g["name"], "internet_gateway.name"), r.text(g["id"], "internet_gateway.id"))
+    # Its interfaces in the VPC router and in itself have fixed names (igw, eth0, eth1).
+    igw = InternetGateway(node_name(g["name"], "internet_gateway.name", linux_interface=False),
+                          r.text(g["id"], "internet_gateway.id"))
 
     servers: list[Server] = []
     for i, s in enumerate(r.items(top["servers"], "servers")):
         where = f"servers[{i}]"
-        s = r.mapping(s, where, ["name", "subnet", "ip"])
-        name = r.text(s["name"], f"{where}.name")
-        if any(x.name == name for x in servers):
-            raise r.fail(f"{where}.name", f"duplicate server name {name!r}", "give each server its own name")
-        if s["subnet"] == fw_subnet:
-            raise r.fail(f"{where}.subnet", f"{name} is in the firewall endpoint's own subnet, where AWS does not "
-                         "inspect traffic", "put servers in a private subnet")
-        subnet_name, ip = place(s["ip"], s["subnet"], where, "ip", name)
-        servers.append(Server(name, subnet_name, ip))
+        s = r.mapping(s, where, ["name", "subnet", "ip"], ["count"])
+        count = s.get("count", 1)
+        if not isinstance(count, int) or not 1 <= count <= 250:
+            raise r.fail(f"{where}.count", f"{count!r} is not a number of servers from 1 to 250",
+                         "write count: 50 (with {n} in the name: app-{n} gives app-1, app-2, ...)")
+        pattern = r.text(s["name"], f"{where}.name")
+        if count > 1 and "{n}" not in pattern:
+            raise r.fail(f"{where}.name", "with count, the name needs {n} for the server's number",
+                         "write name: app-{n}")
+        first = r.address(s["ip"], f"{where}.ip")
+        for k in range(count):
+            name = node_name(pattern.replace("{n}", str(k + 1)), f"{where}.name")
+            subnet_name, ip = place(str(first + k), s["subnet"], where, "ip" if count == 1 else f"ip (+{k})", name)
+            servers.append(Server(name, subnet_name, ip))
 
     net = r.mapping(top["internet"], "internet", ["cidr", "web_server", "domains"], ["name"])
     inet_cidr = r.network(net["cidr"], "internet.cidr")
@@ -336,7 +424,7 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
     internet = Internet(net.get("name", "internet"), inet_cidr, web, domains)
 
     return Vpc(r.text(v["id"], "vpc.id"), vpc_cidr, r.text(v["region"], "vpc.region"), tuple(subnets),
-               tuple(servers), nat, firewall, igw, internet, source)
+               tuple(servers), tuple(nats), tuple(endpoints), igw, internet, source)
 
 
 def validate_domain(name: str, where: str = "domain") -> str:
@@ -351,14 +439,10 @@ def validate_domain(name: str, where: str = "domain") -> str:
     return d
 
 
-def load_design(path: str | Path, vpc: Vpc) -> Design:
-    path = Path(path)
-    return parse_design(_load_yaml(path), vpc, str(path))
-
 
 def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
     r = _Reader(source)
-    top = r.mapping(data, "", ["name", "route_tables"], ["description"])
+    top = r.mapping(data, "", ["name", "route_tables"], ["description"] + VPC_FIELDS)
     targets = vpc.targets()
     associable = {s.name for s in vpc.subnets} | {vpc.internet_gateway.name}
     associated: dict[str, str] = {}
@@ -389,6 +473,10 @@ def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
             dest = r.network(rt["destination"], f"{rw}.destination")
             tgt = r.text(str(rt["target"]), f"{rw}.target")
             if tgt not in targets:
+                if AWS_ID_RE.match(tgt):
+                    raise r.fail(f"{rw}.target", f"{tgt} is not in this VPC (it is in another VPC, or it does "
+                                 "not exist)", f"route to a target of {vpc.id}: "
+                                 f"{', '.join(sorted(k for k in targets if k == targets[k]))} (or their ids)")
                 raise r.fail(f"{rw}.target", f"unknown target {tgt!r}",
                              f"use one of: {', '.join(sorted(k for k in targets if k == targets[k]))} (or their ids)")
             tgt = targets[tgt]
@@ -400,9 +488,9 @@ def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
                              "route a more specific block (a subnet CIDR) to the target instead")
             if any(x.destination == dest for x in routes):
                 raise r.fail(f"{rw}.destination", f"duplicate route for {dest}", "keep one route per destination")
-            if edge and tgt not in (LOCAL, "firewall-endpoint"):
-                raise r.fail(f"{rw}.target", f"an edge route table can only route to the firewall endpoint, not {tgt}",
-                             "use target firewall-endpoint")
+            if edge and vpc.target_kind(tgt) not in (LOCAL, FIREWALL_ENDPOINT):
+                raise r.fail(f"{rw}.target", f"an edge route table can only route to a firewall endpoint, not {tgt}",
+                             "use a firewall endpoint as the target")
             if edge and tgt != LOCAL and not dest.subnet_of(vpc.cidr):
                 raise r.fail(f"{rw}.destination", f"edge routes must be for blocks inside the VPC, not {dest}",
                              "route a subnet CIDR, such as the NAT gateway's subnet")
@@ -415,3 +503,26 @@ def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
         raise r.fail("route_tables", f"subnet {missing[0]} has no route table",
                      f"add {missing[0]} to the associations of one route table")
     return Design(r.text(top["name"], "name"), str(top.get("description", "")).strip(), tuple(tables), source)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A whole VPC as one file describes it: its parts, and its route tables (the design)."""
+
+    vpc: Vpc
+    design: Design
+
+    @property
+    def name(self) -> str:
+        return self.design.name
+
+
+def parse_topology(data: Any, source: str = "<topology>") -> Topology:
+    """A topology file's content, validated whole: the VPC's parts first, then its route tables."""
+    vpc = parse_vpc(data, source)
+    return Topology(vpc, parse_design(data, vpc, source))
+
+
+def load_topology(path: str | Path) -> Topology:
+    path = Path(path)
+    return parse_topology(_load_yaml(path), str(path))

@@ -74,7 +74,7 @@ class NatGateway(SubnetNode):
 
     def configure(self, pids: dict[str, int]) -> None:
         super().configure(pids)
-        nat = self.vpc.nat_gateway
+        nat = self.vpc.nat(self.service)
         kernel.iptables(pids[self.service], "-t", "nat", "-A", "POSTROUTING", "-s", str(self.vpc.cidr),
                         "!", "-d", str(self.vpc.cidr), "-j", "SNAT", "--to-source", str(nat.private_ip))
 
@@ -105,14 +105,16 @@ class InternetGateway(Role):
         ]
 
     def configure(self, pids: dict[str, int]) -> None:
-        pid, nat = pids[self.service], self.vpc.nat_gateway
+        pid = pids[self.service]
         kernel.add_route(kernel.netns_path(pid), self.vpc.cidr, IGW_LINK_ROUTER)
-        kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth1", "-d", str(nat.elastic_ip),
-                        "-j", "DNAT", "--to-destination", str(nat.private_ip))
-        kernel.iptables(pid, "-t", "nat", "-A", "POSTROUTING", "-o", "eth1", "-s", str(nat.private_ip),
-                        "-j", "SNAT", "--to-source", str(nat.elastic_ip))
-        # Only addresses with an Elastic IP reach the internet, as on AWS.
-        kernel.iptables(pid, "-A", "FORWARD", "-i", "eth0", "-o", "eth1", "-s", str(nat.private_ip), "-j", "ACCEPT")
+        for nat in self.vpc.nat_gateways:
+            kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth1", "-d", str(nat.elastic_ip),
+                            "-j", "DNAT", "--to-destination", str(nat.private_ip))
+            kernel.iptables(pid, "-t", "nat", "-A", "POSTROUTING", "-o", "eth1", "-s", str(nat.private_ip),
+                            "-j", "SNAT", "--to-source", str(nat.elastic_ip))
+            # Only addresses with an Elastic IP reach the internet, as on AWS.
+            kernel.iptables(pid, "-A", "FORWARD", "-i", "eth0", "-o", "eth1", "-s", str(nat.private_ip),
+                            "-j", "ACCEPT")
         kernel.iptables(pid, "-A", "FORWARD", "-i", "eth0", "-o", "eth1", "-j", "DROP")
 
 
@@ -147,8 +149,8 @@ def roles(vpc: Vpc) -> list[Role]:
     """Every node of the lab, the VPC router first."""
     out: list[Role] = [VpcRouter(vpc)]
     out += [Server(vpc, s.name, s.subnet, s.ip) for s in vpc.servers]
-    out.append(NatGateway(vpc, vpc.nat_gateway.name, vpc.nat_gateway.subnet, vpc.nat_gateway.private_ip))
-    out.append(Firewall(vpc, vpc.firewall.name, vpc.firewall.subnet, vpc.firewall.ip))
+    out += [NatGateway(vpc, n.name, n.subnet, n.private_ip) for n in vpc.nat_gateways]
+    out += [Firewall(vpc, e.name, e.subnet, e.ip) for e in vpc.endpoints]
     out += [InternetGateway(vpc), Internet(vpc)]
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from .model import LOCAL, Design, RouteTable, Vpc
+from .model import FIREWALL_ENDPOINT, LOCAL, Design, RouteTable, Vpc
 
 # Link between the VPC router and the internet gateway (never leaves the lab).
 IGW_LINK_ROUTER = IPv4Address("169.254.0.1")
@@ -64,11 +64,14 @@ def policy_rules(vpc: Vpc) -> list[PolicyRule]:
 
 
 def _next_hop(vpc: Vpc, target: str) -> tuple[str, IPv4Address]:
-    if target == vpc.nat_gateway.name:
-        return vpc.subnet(vpc.nat_gateway.subnet).bridge, vpc.nat_gateway.private_ip
-    if target == "firewall-endpoint":
-        return vpc.subnet(vpc.firewall.subnet).bridge, vpc.firewall.ip
-    if target == vpc.internet_gateway.name:
+    kind = vpc.target_kind(target)
+    if kind == "nat-gateway":
+        nat = vpc.nat(target)
+        return vpc.subnet(nat.subnet).bridge, nat.private_ip
+    if kind == FIREWALL_ENDPOINT:
+        endpoint = vpc.endpoint(target)
+        return vpc.subnet(endpoint.subnet).bridge, endpoint.ip
+    if kind == "internet-gateway":
         return IGW_PORT, IGW_LINK_GATEWAY
     raise ValueError(f"no next hop for target {target!r}")
 
@@ -122,8 +125,8 @@ def route_table_json(vpc: Vpc, design: Design) -> dict:
         routes = []
         for r in t.routes:
             route = {"DestinationCidrBlock": str(r.destination)}
-            key = {LOCAL: "GatewayId", vpc.internet_gateway.name: "GatewayId",
-                   vpc.nat_gateway.name: "NatGatewayId", "firewall-endpoint": "VpcEndpointId"}[r.target]
+            key = {LOCAL: "GatewayId", "internet-gateway": "GatewayId", "nat-gateway": "NatGatewayId",
+                   FIREWALL_ENDPOINT: "VpcEndpointId"}[vpc.target_kind(r.target)]
             route[key] = vpc.target_id(r.target)
             route["Origin"] = "CreateRouteTable" if r.target == LOCAL else "CreateRoute"
             route["State"] = "active"

@@ -28,6 +28,7 @@ LOG_DIR = "/var/log/suricata"
 BASE_ARGV = ["suricata", "-c", "/etc/nfwlab/suricata/suricata.yaml", "-q", "0", "--init-errors-fatal", "-l", LOG_DIR]
 FIREWALL_NAME = os.environ.get("NFWLAB_FIREWALL_NAME", "nfwlab-firewall")
 AVAILABILITY_ZONE = os.environ.get("NFWLAB_AVAILABILITY_ZONE", "local")
+AWS_LOG_DIR = os.environ.get("NFWLAB_AWS_LOG_DIR", LOG_DIR)  # shared by every endpoint of the firewall
 DELIVERY = {"alert": "alert.log", "netflow": "flow.log"}  # EVE event type -> AWS log type's file
 
 
@@ -52,7 +53,8 @@ def envelope(event):
 
 def deliver_logs(poll=0.01):
     """Tails eve.json and appends each alert / netflow record to its AWS log file."""
-    outputs = {kind: open(os.path.join(LOG_DIR, name), "a", buffering=1) for kind, name in DELIVERY.items()}
+    # One write per record on files opened for appending: records of several endpoints never interleave.
+    outputs = {kind: open(os.path.join(AWS_LOG_DIR, name), "a", buffering=1) for kind, name in DELIVERY.items()}
     offset, pending = 0, b""
     while True:
         try:

@@ -33,11 +33,11 @@ def test_dotted_lookup_and_match():
 
 def test_reader_skips_a_record_still_being_written(tmp_path):
     log = EveLog(tmp_path / "eve.json")
-    assert log.read() == ([], 0)
+    assert log.read() == ([], (0,))
     with open(log.path, "w") as f:
         f.write(json.dumps(EVE) + "\n" + '{"event_type": "al')
     recs, offset = log.read()
-    assert len(recs) == 1 and offset == len(json.dumps(EVE)) + 1
+    assert len(recs) == 1 and offset == (len(json.dumps(EVE)) + 1,)
     with open(log.path, "a") as f:
         f.write('ert"}\n')
     assert log.read(offset)[0] == [{"event_type": "alert"}]
@@ -50,3 +50,13 @@ def test_wait_for_reports_what_it_saw(tmp_path):
     with pytest.raises(WaitTimeout) as e:
         log.wait_for({"src_ip": "10.0.136.108"}, timeout=0.2)
     assert "got 0" in str(e.value) and "10.0.13.92" in str(e.value)
+
+
+def test_a_log_of_several_files_reads_each_from_its_own_position(tmp_path):
+    log = EveLog(tmp_path / "a.json", tmp_path / "b.json")
+    (tmp_path / "a.json").write_text(json.dumps({**EVE, "timestamp": "2026-01-01T00:00:02.000000+0000"}) + "\n")
+    mark = log.size()
+    (tmp_path / "b.json").write_text(json.dumps({**EVE, "timestamp": "2026-01-01T00:00:01.000000+0000"}) + "\n")
+    (tmp_path / "a.json").open("a").write(json.dumps({**EVE, "timestamp": "2026-01-01T00:00:03.000000+0000"}) + "\n")
+    assert [r["timestamp"][17:19] for r in log.records(since=mark)] == ["01", "03"]
+    assert len(log.records()) == 3

@@ -1,0 +1,144 @@
+"""Topologies on the real lab: files refused whole before anything exists, several AZs, asymmetric
+routing and its consequence, trace and check, and 50 servers."""
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+from lab import Lab
+from lab import docker as dk
+from lab.errors import ConfigError
+
+CLI = [sys.executable, "-m", "lab"]
+BLOCKED = "blocked.example"
+
+
+def host_snapshot(lab: Lab) -> dict:
+    """Everything on the host a lab could leave: containers (any lab), interfaces, its state directory."""
+    return {"containers": sorted(c.id for c in dk.client().containers.list(all=True)),
+            "interfaces": sorted(name for _, name in socket.if_nameindex()),
+            "state_dir": lab.state_dir.exists()}
+
+
+def test_malformed_topologies_are_refused_and_nothing_is_created(malformed, tmp_path):
+    data, message = malformed
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    lab = Lab("pytest-malformed")
+    before = host_snapshot(lab)
+    with pytest.raises(ConfigError) as e:
+        lab.up(str(path))
+    assert message in str(e.value)
+    assert str(path) in str(e.value) and e.value.hint
+    assert host_snapshot(lab) == before
+
+
+def test_cli_up_with_a_malformed_topology_exits_2_and_creates_nothing(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("vpc: {id: vpc-1, cidr: 10.0.0.0/16, region: x}\nsubnets: [\n")
+    lab = Lab("pytest-malformed")
+    before = host_snapshot(lab)
+    res = subprocess.run([*CLI, "--name", lab.name, "up", "--topology", str(path)], capture_output=True, text=True)
+    assert res.returncode == 2 and "not valid YAML" in res.stderr
+    assert host_snapshot(lab) == before
+
+
+def blocked_alert(lab, server, mark):
+    assert lab.fetch(server, f"https://{BLOCKED}/", timeout=2).status is None
+    return lab.wait_for_alert({"event.tls.sni": BLOCKED, "event.src_ip": str(lab.vpc.server(server).ip)},
+                              since=mark, aws=True)
+
+
+def test_multi_az_alerts_name_the_az_of_the_endpoint_that_saw_the_flow():
+    lab = Lab("pytest-maz", topology="multi-az")
+    lab.down()
+    lab.up()
+    try:
+        for server, az in (("server-a", "ap-northeast-1a"), ("server-c", "ap-northeast-1c")):
+            record = blocked_alert(lab, server, lab.log_mark())
+            assert record["availability_zone"] == az
+            assert record["event"]["src_ip"] == str(lab.vpc.server(server).ip)
+            assert record["firewall_name"] == "nfwlab-firewall"
+        live = lab.trace_live("server-c", "allowed.example", 443)
+        assert live["request"].status == 200 and live["agrees"], live
+        assert live["firewall_logged"]["availability_zone"] == "ap-northeast-1c"
+    finally:
+        lab.down()
+    assert dk.containers("pytest-maz") == {}
+
+
+def test_check_flags_asymmetric_routing_and_the_live_lab_shows_the_firewall_blind(nfwlab):
+    assert all(not t.warnings for t in nfwlab.check("firewall-first"))
+    traces = nfwlab.check("asymmetric")
+    assert all(any("asymmetric routing" in w for w in t.warnings) for t in traces)
+    res = subprocess.run([*CLI, "--name", nfwlab.name, "check", "--design", "asymmetric"], capture_output=True,
+                         text=True)
+    assert res.returncode == 1 and "WARNING: asymmetric routing" in res.stdout
+    # Live: replies skip the firewall, so Suricata sees the client's side only and cannot read the
+    # TLS handshake: the denylisted name is neither blocked nor logged.
+    nfwlab.switch("asymmetric")
+    try:
+        mark = nfwlab.log_mark()
+        assert nfwlab.fetch("server-a", f"https://{BLOCKED}/", timeout=3).status == 200
+        assert nfwlab.fetch("server-a", "https://allowed.example/", timeout=3).status == 200
+        # Sentinel: back in firewall-first, a request's FLOW record shows the engine at work; anything it
+        # had logged for the denylisted request would be in the ALERT log before that record.
+        nfwlab.switch("firewall-first")
+        assert nfwlab.fetch("server-a", "http://allowed.example/", timeout=3).status == 200
+        nfwlab.wait_for_flows({"event.src_ip": "10.0.136.108", "event.dest_port": 80}, since=mark)
+        assert [a for a in nfwlab.alerts(since=mark, aws=True) if a["event"].get("tls", {}).get("sni") == BLOCKED] == []
+        assert blocked_alert(nfwlab, "server-a", nfwlab.log_mark())["event"]["src_ip"] == "10.0.136.108"
+    finally:
+        nfwlab.switch("nat-first")
+
+
+def test_a_topology_with_other_nodes_cannot_be_switched_to_live(nfwlab):
+    with pytest.raises(ConfigError, match="only route tables can change on a running lab"):
+        nfwlab.switch("multi-az")
+    assert nfwlab.design == "nat-first"
+
+
+@pytest.mark.parametrize("design, seen", [("nat-first", "10.0.13.92"), ("firewall-first", "10.0.136.108")])
+def test_cli_trace_names_the_source_the_firewall_sees(nfwlab, design, seen):
+    res = subprocess.run([*CLI, "--name", nfwlab.name, "trace", "server-a", f"{BLOCKED}:443", "--design", design],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert f"sees the request: source {seen}, destination 203.0.113.10" in res.stdout
+
+
+def test_trace_live_agrees_with_the_static_trace(nfwlab):
+    nfwlab.switch("nat-first")
+    res = nfwlab.trace_live("server-b", BLOCKED, 443)
+    assert res["firewall_logged"] == {"source": "10.0.13.92", "availability_zone": "ap-northeast-1a",
+                                      "log": "ALERT log"}
+    assert res["agrees"]
+
+
+def test_fifty_servers_each_alerted_with_its_own_source():
+    lab = Lab("pytest-scale", topology="scale-50")
+    lab.down()
+    lab.up()
+    try:
+        assert len(lab.vpc.servers) == 50
+        mark = lab.log_mark()
+        results = {}
+        lock = threading.Semaphore(8)
+
+        def fetch(name):
+            with lock:
+                results[name] = lab.fetch(name, f"https://{BLOCKED}/", timeout=2)
+        threads = [threading.Thread(target=fetch, args=(s.name,)) for s in lab.vpc.servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(r.status is None for r in results.values())
+        lab.alert_log.wait_for({"event.tls.sni": BLOCKED}, since=mark.alert, count=50, timeout=30)
+        sources = {a["event"]["src_ip"] for a in lab.alerts(since=mark, aws=True)}
+        assert sources == {str(s.ip) for s in lab.vpc.servers}
+    finally:
+        lab.down()
+    assert dk.containers("pytest-scale") == {}
