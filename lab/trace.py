@@ -44,7 +44,9 @@ class Sighting:
 
 
 @dataclass
-class Path:
+class Leg:
+    """One direction of a flow: its hops, whether it arrives, and the endpoints that inspect it."""
+
     hops: list[Hop] = field(default_factory=list)
     reached: bool = False
     problem: str = ""  # why the packet did not arrive
@@ -58,8 +60,8 @@ class Trace:
     dest: str
     dest_ip: IPv4Address
     port: int
-    request: Path
-    response: Path
+    request: Leg
+    response: Leg
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -100,8 +102,9 @@ class _Walker:
         self.nat_by_eip = {n.elastic_ip: n for n in vpc.nat_gateways}
         self.gateway_target = {n.private_ip: n.name for n in vpc.nat_gateways}
         self.gateway_target.update({e.ip: e.name for e in vpc.endpoints})
+        self.nat_names = {n.name for n in vpc.nat_gateways}
 
-    def _route(self, association: str, dst: IPv4Address, path: Path) -> tuple[str, str | None]:
+    def _route(self, association: str, dst: IPv4Address, path: Leg) -> tuple[str, str | None]:
         """The VPC router's decision for a packet from `association`: (kind, next node)."""
         table = self.design.table_for(association)
         table_id = self.tables[association]
@@ -127,11 +130,11 @@ class _Walker:
         return "forward", target
 
     def walk(self, start: str, src: IPv4Address, dst: IPv4Address, direction: str,
-             conntrack: dict, arriving: str | None = None) -> tuple[Path, IPv4Address, IPv4Address]:
+             conntrack: dict, arriving: str | None = None) -> tuple[Leg, IPv4Address, IPv4Address]:
         """Sends (src, dst) from node `start` until it arrives or is dropped; returns the path and the
         addresses at arrival (after translations). `arriving="from-internet"` starts at the internet
         gateway with a packet coming in."""
-        path = Path()
+        path = Leg()
         node, association = start, arriving
         vpc = self.vpc
         for _ in range(MAX_HOPS):
@@ -164,7 +167,7 @@ class _Walker:
                     src = nat.elastic_ip
                     node, association = "internet", None
                     continue
-            elif node in self.subnet_of and association is not None and node not in self.nat_by_name():
+            elif node in self.subnet_of and association is not None and node not in self.nat_names:
                 # A node receiving the packet: the destination, or a firewall endpoint passing it on.
                 if any(e.name == node for e in vpc.endpoints):
                     e = vpc.endpoint(node)
@@ -179,7 +182,7 @@ class _Walker:
                 else:
                     path.problem = f"{node} is not {dst} and does not forward"
                     return path, src, dst
-            elif node in self.nat_by_name() and association is not None:
+            elif node in self.nat_names and association is not None:
                 nat = vpc.nat(node)
                 if dst == nat.private_ip and (nat.name, src) in conntrack:
                     original = conntrack[(nat.name, src)]
@@ -204,9 +207,6 @@ class _Walker:
             node, association = nxt, "router"
         path.problem = f"routing loop: more than {MAX_HOPS} hops"
         return path, src, dst
-
-    def nat_by_name(self) -> set[str]:
-        return {n.name for n in self.vpc.nat_gateways}
 
 
 def resolve(vpc: Vpc, what: str) -> tuple[str, IPv4Address]:
@@ -234,7 +234,7 @@ def trace(vpc: Vpc, design: Design, source: str, dest: str, port: int = 443,
     walker = _Walker(vpc, design)
     conntrack: dict = {}
     request, out_src, out_dst = walker.walk(src_name, src_ip, dst_ip, "request", conntrack)
-    response = Path()
+    response = Leg()
     if request.reached:
         start = "internet" if dst_ip in vpc.internet.cidr else walker.owner.get(dst_ip, dst_name)
         if start == "internet":
