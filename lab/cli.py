@@ -248,6 +248,19 @@ def cmd_check(args) -> int:
     return 1 if any(t.warnings for t in traces) else 0
 
 
+def cmd_who(args) -> int:
+    lab = Lab(args.name)
+    alert, answer = lab.who(args.flow_id)
+    if args.json:
+        _print_json({"alert": alert, "server": answer.server, "ip": answer.ip, "evidence": answer.evidence,
+                     "translation": answer.translation})
+    else:
+        print(f"alert: {describe(alert)}")
+        print(f"who:   {answer.server} ({answer.ip})" if answer.named else "who:   no answer")
+        print(f"why:   {answer.evidence}")
+    return 0 if answer.named else 1
+
+
 def cmd_engine(args) -> int:
     lab = Lab(args.name)
     if args.action == "stop":
@@ -329,6 +342,9 @@ def parser() -> argparse.ArgumentParser:
     sp = add("check", cmd_check, "trace every server to the internet; exit 1 on any warning (asymmetric "
              "routing, firewall not crossed, source in the firewall's subnet, HOME_NET)")
     sp.add_argument("--design", metavar="TOPOLOGY", help="check another topology instead of the running one")
+    sp = add("who", cmd_who, "name the server behind an alert (the latest, or FLOW_ID): from its source "
+             "address, or from the NAT gateway's translation log")
+    sp.add_argument("flow_id", nargs="?", type=int, help="the alert's flow_id (default: the latest alert)")
     sp = add("engine", cmd_engine, "stop or start the firewall engine (Suricata) in the running lab",
              json_flag=False)
     sp.add_argument("action", choices=["stop", "start"])

@@ -24,7 +24,7 @@ FORWARDING = {
     "net.ipv4.conf.all.send_redirects": "0",
     "net.ipv4.conf.default.send_redirects": "0",
 }
-AWS_LOG_DIR = "/var/log/nfwlab"  # where firewall nodes write alert.log and flow.log (shared by all endpoints)
+AWS_LOG_DIR = "/var/log/nfwlab"  # alert.log and flow.log (every endpoint), nat-translations.log (every NAT gateway)
 
 
 def _node(lab: str, role: str, image: str, command: list[str], **extra: Any) -> dict[str, Any]:
@@ -52,8 +52,12 @@ def compose_config(vpc: Vpc, lab: str, state_dir: Path, home: Path, domains: lis
         services[s.name] = _node(lab, "server", node_image, sleep, cap_drop=["NET_RAW"],
                                  volumes=[f"{state}/dns/resolv.conf:/etc/resolv.conf:ro"])
     for n in vpc.nat_gateways:
-        # Source NAT from the host (nsenter): the container itself holds no capability for it.
-        services[n.name] = _node(lab, "nat-gateway", node_image, sleep, sysctls=FORWARDING)
+        # Source NAT is installed from the host (nsenter). NET_ADMIN lets the node follow its own
+        # connection tracking events for the translation log (nat-translations.log).
+        services[n.name] = _node(lab, "nat-gateway", node_image, ["nfwlab-natlog"], sysctls=FORWARDING,
+                                 cap_add=["NET_ADMIN"], volumes=[f"{state}/logs:{AWS_LOG_DIR}"],
+                                 environment={"NFWLAB_NAT_NAME": n.name, "NFWLAB_NAT_ID": n.id,
+                                              "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR})
     for e in vpc.endpoints:
         # Suricata 7 inline on NFQUEUE; NET_ADMIN is needed to bind the queue.
         services[e.name] = _node(

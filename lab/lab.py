@@ -36,6 +36,8 @@ from .model import Design, Topology, Vpc, load_topology, validate_domain
 from .policy import Policy, Rendered, load_policy, render, rules_file_policy
 from .routing import format_route_tables, kernel_routes, route_table_json
 from .trace import Trace
+from .who import Answer
+from .who import who as who_did_it
 from .trace import trace as trace_flow
 
 HOME = Path(os.environ.get("NFWLAB_HOME", Path(__file__).resolve().parent.parent))
@@ -141,6 +143,7 @@ class Lab:
                                            else load_policy(policy_file, list(rule_group_files)))
         self.alert_log = EveLog(self.state_dir / "logs" / "alert.log")
         self.flow_log = EveLog(self.state_dir / "logs" / "flow.log")
+        self.nat_log = EveLog(self.state_dir / "logs" / "nat-translations.log")
 
     def _set_topology(self, topology: Topology) -> None:
         self.topology = topology
@@ -452,6 +455,26 @@ class Lab:
     def route_tables(self, design: str | None = None, as_json: bool = False) -> str | dict:
         chosen = self.load_design(design) if design else self.topology.design
         return route_table_json(self.vpc, chosen) if as_json else format_route_tables(self.vpc, chosen)
+
+    # ---------------------------------------------------------------- who
+    def who(self, alert: Record | int | None = None, wait: float = 3.0) -> tuple[Record, Answer]:
+        """The server behind an alert: a record, a flow id, or (None) the latest alert of the ALERT log.
+
+        Waits up to `wait` seconds for the NAT gateway's translation to reach its log."""
+        if alert is None or isinstance(alert, int):
+            alerts = self.alerts(aws=True)
+            if isinstance(alert, int):
+                alerts = [a for a in alerts if a["event"].get("flow_id") == alert]
+            if not alerts:
+                raise StateError("no such alert in the ALERT log" if isinstance(alert, int) else
+                                 "the ALERT log has no alert yet", "see `nfwlab alerts`")
+            alert = alerts[-1]
+        deadline = time.monotonic() + wait
+        while True:
+            answer = who_did_it(self.vpc, alert, self.nat_log.records())
+            if answer.named or time.monotonic() >= deadline:
+                return alert, answer
+            time.sleep(0.05)
 
     # ---------------------------------------------------------------- trace
     def _home_net_blocks(self) -> list[IPv4Network]:

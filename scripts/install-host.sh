@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the lab needs on a Debian/Ubuntu host, only where missing:
 #   Docker Engine (Debian's docker.io), the Compose v2 plugin (on bookworm: trixie's
-#   docker-compose package), iptables, debootstrap, python3-venv; then starts dockerd.
+#   docker-compose package), iptables, debootstrap, python3-venv, Graphviz (diagrams) and
+#   Chromium with its WebDriver (the live view's browser tests); then starts dockerd.
 # Harmless where everything is already there.
 set -euo pipefail
 
@@ -18,6 +19,9 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v dot >/dev/null || need+=(graphviz)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 compose_missing=0
 docker compose version >/dev/null 2>&1 || compose_missing=1
 
