@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from .errors import LabError
+from .diagram import write as write_diagram
+from .errors import ConfigError, LabError
 from .lab import DEFAULT_DESIGN, DEFAULT_POLICY, Lab, build_images, design_names
 from .logs import describe
 from .policy import load_policy
@@ -87,6 +89,9 @@ def cmd_design(args) -> int:
 
 def cmd_routes(args) -> int:
     lab = Lab(args.name)
+    if args.diff:
+        print(lab.route_table_diff(args.diff, args.design), end="")
+        return 0
     out = lab.route_tables(args.design, as_json=args.json)
     if args.json:
         _print_json(out)
@@ -261,6 +266,35 @@ def cmd_who(args) -> int:
     return 0 if answer.named else 1
 
 
+def cmd_diagram(args) -> int:
+    lab = Lab(args.name)
+    graph = lab.diagram(args.design, args.server, args.dest)
+    if not args.out:
+        print(graph.source, end="")
+        return 0
+    try:
+        out = write_diagram(graph, Path(args.out))
+    except ValueError as e:
+        raise ConfigError(str(e), "write --out FILE.svg, .png, .pdf or .dot") from None
+    print(f"diagram of {args.design or lab.topology.name} written to {out}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from .ui import LiveView  # selenium and the web server only when asked for
+    view = LiveView(Lab(args.name), port=args.port)
+    if args.screenshot:
+        view.screenshot(Path(args.screenshot))
+        print(f"live view of lab {args.name} saved to {args.screenshot}")
+        return 0
+    print(f"live view of lab {args.name}: {view.url} (Ctrl-C stops)", flush=True)
+    try:
+        view.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_engine(args) -> int:
     lab = Lab(args.name)
     if args.action == "stop":
@@ -311,6 +345,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("design", metavar="TOPOLOGY", help=f"{' | '.join(designs)} or a topology file")
     sp = add("routes", cmd_routes, "print the route tables as AWS shows them (--json: describe-route-tables)")
     sp.add_argument("--design", metavar="TOPOLOGY", help="another topology's route tables (same VPC)")
+    sp.add_argument("--diff", metavar="TOPOLOGY", help="print only what changes from the running (or --design) "
+                    "route tables to this topology's")
     sp = add("exec", cmd_exec, "run a command in a node: nfwlab exec server-a -- ip route", json_flag=False)
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER)
@@ -345,6 +381,16 @@ def parser() -> argparse.ArgumentParser:
     sp = add("who", cmd_who, "name the server behind an alert (the latest, or FLOW_ID): from its source "
              "address, or from the NAT gateway's translation log")
     sp.add_argument("flow_id", nargs="?", type=int, help="the alert's flow_id (default: the latest alert)")
+    sp = add("diagram", cmd_diagram, "draw the VPC with a server's request path and the address the firewall "
+             "sees (Graphviz)", json_flag=False)
+    sp.add_argument("--design", metavar="TOPOLOGY", help="another topology instead of the running one")
+    sp.add_argument("--server", help="whose request to follow (default: the first server)")
+    sp.add_argument("--dest", help="where to (default: the first name the internet serves)")
+    sp.add_argument("--out", help="FILE.svg, .png, .pdf or .dot (default: the DOT source on stdout)")
+    sp = add("ui", cmd_ui, "the live view: diagram, route tables, alerts with who did it, design switch "
+             "(http://127.0.0.1:PORT)", json_flag=False)
+    sp.add_argument("--port", type=int, default=8088, help="port on 127.0.0.1 (default 8088)")
+    sp.add_argument("--screenshot", metavar="FILE.png", help="save a screenshot from headless Chromium and exit")
     sp = add("engine", cmd_engine, "stop or start the firewall engine (Suricata) in the running lab",
              json_flag=False)
     sp.add_argument("action", choices=["stop", "start"])

@@ -32,9 +32,10 @@ from . import kernel, nodes
 from .errors import ConfigError, EnvironmentProblem, LabError, NodeError, StateError, WaitTimeout
 from .logs import EveLog, LogMark, Record, aws_envelope, event_type, matches
 from .compose import compose_config, write_compose_file
+from .diagram import diagram as draw_diagram
 from .model import Design, Topology, Vpc, load_topology, validate_domain
 from .policy import Policy, Rendered, load_policy, render, rules_file_policy
-from .routing import format_route_tables, kernel_routes, route_table_json
+from .routing import diff_route_tables, format_route_tables, kernel_routes, route_table_json
 from .trace import Trace
 from .who import Answer
 from .who import who as who_did_it
@@ -456,6 +457,11 @@ class Lab:
         chosen = self.load_design(design) if design else self.topology.design
         return route_table_json(self.vpc, chosen) if as_json else format_route_tables(self.vpc, chosen)
 
+    def route_table_diff(self, other: str, design: str | None = None) -> str:
+        """What changes in the route tables from `design` (default: the running one) to `other`."""
+        before = self.load_design(design) if design else self.topology.design
+        return diff_route_tables(self.vpc, before, self.load_design(other))
+
     # ---------------------------------------------------------------- who
     def who(self, alert: Record | int | None = None, wait: float = 3.0) -> tuple[Record, Answer]:
         """The server behind an alert: a record, a flow id, or (None) the latest alert of the ALERT log.
@@ -536,6 +542,15 @@ class Lab:
             and live["availability_zone"] == expected.availability_zone)
         return {"static": static, "request": result, "firewall_logged": live, "agrees": agrees}
 
+    def diagram(self, design: str | None = None, server: str | None = None, dest: str | None = None,
+                port: int = 443) -> Any:
+        """A Graphviz diagram of the topology (running, or `design`) with a server's request path highlighted."""
+        topology = self.resolve_topology(design) if design else self.topology
+        try:
+            return draw_diagram(topology.vpc, topology.design, server, dest, port)
+        except ValueError as e:
+            raise ConfigError(str(e), "name a server of the topology and a destination it can reach") from None
+
     # ---------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
         state = self._read_state()
@@ -605,9 +620,11 @@ class Lab:
             raise ConfigError("no command given", "write the command after `--`")
         return dk.exec_in(self._container(node).id, argv)
 
-    def fetch(self, node: str, url: str, timeout: float = 5.0) -> FetchResult:
-        """Makes `node` request `url` with curl (certificates are not checked)."""
+    def fetch(self, node: str, url: str, timeout: float = 5.0, local_port: int | None = None) -> FetchResult:
+        """Makes `node` request `url` with curl (certificates are not checked), from `local_port` if given."""
         argv = ["curl", "-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", f"{timeout:g}", url]
+        if local_port:
+            argv[1:1] = ["--local-port", str(local_port)]
         started = time.monotonic()
         code, out, err = self.exec(node, argv)
         took = time.monotonic() - started

@@ -156,3 +156,44 @@ def format_route_tables(vpc: Vpc, design: Design) -> str:
     if design.table_for(vpc.internet_gateway.name) is None:
         lines.append(f"Internet gateway {vpc.internet_gateway.id}: no edge route table (no ingress routing)")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def diff_route_tables(vpc: Vpc, before: Design, after: Design) -> str:
+    """What changes from one design's route tables to another's, table by table (matched by association)."""
+    def label(target: str) -> str:
+        return LOCAL if target == LOCAL else f"{vpc.target_id(target)} ({target})"
+
+    lines = [f"Route tables {before.name} -> {after.name}:"]
+    associations = [s.name for s in vpc.subnets] + [vpc.internet_gateway.name]
+    for a in associations:
+        old, new = before.table_for(a), after.table_for(a)
+        where = f"{a} (edge association)" if a == vpc.internet_gateway.name else f"subnet {a}"
+        if old is None and new is None:
+            continue
+        if new is None:
+            lines.append(f"  {where}: route table {old.name} removed" + (" (no ingress routing)" if
+                                                                       a == vpc.internet_gateway.name else ""))
+            continue
+        if old is None:
+            lines.append(f"  {where}: route table {new.name} added")
+            old_routes: dict = {}
+        else:
+            old_routes = {r.destination: r.target for r in old.routes}
+        new_routes = {r.destination: r.target for r in new.routes}
+        changes = []
+        for dest in sorted(set(old_routes) | set(new_routes), key=lambda d: (d.prefixlen, d)):
+            o, n = old_routes.get(dest), new_routes.get(dest)
+            if o == n:
+                continue
+            if o is None:
+                changes.append(f"+ {dest!s:<16} -> {label(n)}")
+            elif n is None:
+                changes.append(f"- {dest!s:<16} -> {label(o)}")
+            else:
+                changes.append(f"  {dest!s:<16} {label(o)}  =>  {label(n)}")
+        if changes:
+            lines.append(f"  {where}, route table {new.name}:")
+            lines += [f"      {c}" for c in changes]
+    if len(lines) == 1:
+        lines.append("  no change")
+    return "\n".join(lines) + "\n"

@@ -48,6 +48,7 @@ class Leg:
     """One direction of a flow: its hops, whether it arrives, and the endpoints that inspect it."""
 
     hops: list[Hop] = field(default_factory=list)
+    steps: list[tuple[str, str, str]] = field(default_factory=list)  # (from node, to node, why) in order
     reached: bool = False
     problem: str = ""  # why the packet did not arrive
     seen: list[Sighting] = field(default_factory=list)
@@ -103,6 +104,7 @@ class _Walker:
         self.gateway_target = {n.private_ip: n.name for n in vpc.nat_gateways}
         self.gateway_target.update({e.ip: e.name for e in vpc.endpoints})
         self.nat_names = {n.name for n in vpc.nat_gateways}
+        self.why = ""  # the route behind the last routing decision, for diagrams
 
     def _route(self, association: str, dst: IPv4Address, path: Leg) -> tuple[str, str | None]:
         """The VPC router's decision for a packet from `association`: (kind, next node)."""
@@ -115,11 +117,13 @@ class _Walker:
                      if table_id == EDGE_TABLE else f"subnet {association} (no route table)")
         else:
             where = f"route table {table.name} ({table.id})"
+        name = table.name if table else "local only"
         if best.kind == "blackhole":
             path.hops.append(Hop(where, f"no route for {dst}"))
             return "drop", None
         if best.kind == "link":
             path.hops.append(Hop(where, f"{self.vpc.cidr} -> local"))
+            self.why = f"{name}: {self.vpc.cidr} local"
             owner = self.owner.get(dst)
             return ("deliver", owner) if owner else ("drop", None)
         if best.dev == "igw":
@@ -127,6 +131,7 @@ class _Walker:
         else:
             target = self.gateway_target[best.gateway]
         path.hops.append(Hop(where, f"{best.dst} -> {self.vpc.target_id(target)} ({target})"))
+        self.why = f"{name}: {best.dst} -> {target}"
         return "forward", target
 
     def walk(self, start: str, src: IPv4Address, dst: IPv4Address, direction: str,
@@ -165,6 +170,7 @@ class _Walker:
                     path.hops.append(Hop(f"internet gateway {vpc.internet_gateway.id}",
                                          f"source {src} -> {nat.elastic_ip} (Elastic IP)"))
                     src = nat.elastic_ip
+                    path.steps.append((node, "internet", f"as {nat.elastic_ip}"))
                     node, association = "internet", None
                     continue
             elif node in self.subnet_of and association is not None and node not in self.nat_names:
@@ -204,6 +210,7 @@ class _Walker:
             if kind == "drop":
                 path.problem = path.hops[-1].what if path.hops else "dropped"
                 return path, src, dst
+            path.steps.append((node, nxt, self.why))
             node, association = nxt, "router"
         path.problem = f"routing loop: more than {MAX_HOPS} hops"
         return path, src, dst
@@ -241,6 +248,7 @@ def trace(vpc: Vpc, design: Design, source: str, dest: str, port: int = 443,
             response, _, _ = walker.walk(vpc.internet_gateway.name, out_dst, out_src, "response", conntrack,
                                          arriving="from-internet")
             response.hops.insert(0, Hop("internet", f"{dest} answers {out_dst} -> {out_src}"))
+            response.steps.insert(0, ("internet", vpc.internet_gateway.name, f"to {out_src}"))
         else:
             response, _, _ = walker.walk(start, out_dst, out_src, "response", conntrack)
     t = Trace(src_name, src_ip, dst_name, dst_ip, port, request, response)

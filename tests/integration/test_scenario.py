@@ -179,17 +179,3 @@ def test_a_second_lab_with_its_own_domains_runs_beside_the_first(nfwlab):
     finally:
         other.down()
     assert dk.containers("pytest-second") == {}
-
-
-def test_make_demo_tells_the_story(nfwlab):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-    env = {**os.environ, "NFWLAB": str(Path(sys.executable).parent / "nfwlab")}
-    res = subprocess.run(["bash", "scripts/demo.sh", "--name", nfwlab.name, "--no-pause"],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert res.returncode == 0, res.stderr
-    records = [json.loads(line) for line in res.stdout.splitlines() if line.startswith('{"firewall_name"')]
-    assert [r["event"]["src_ip"] for r in records] == [NAT_GATEWAY, SERVER_IP["server-a"]]
-    assert all(r["event"]["alert"]["signature"] == "matching TLS denylisted FQDNs" for r in records)
