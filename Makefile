@@ -5,12 +5,13 @@ NAME   ?= default
 DESIGN ?= nat-first
 BIN     = $(VENV)/bin
 
-.PHONY: host venv images lab-up lab-down status test unit integration demo clean
+.PHONY: host venv images lab-up lab-down status test unit integration demo docs clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab-up      install what is missing, build the images, start the lab ($(DESIGN))"
 	@echo "make demo        walk the scenario: nat-first, then firewall-first (DEMO_FLAGS=--no-pause)"
+	@echo "make docs        redraw the README's diagrams and live view screenshot (docs/)"
 	@echo "make lab-down    remove the lab (containers, links, state)"
 	@echo "make test        the whole test suite (unit + real-lab integration)"
 	@echo "make unit        unit tests only (no Docker, no root)"
@@ -51,6 +52,9 @@ test: images
 
 demo: venv
 	NFWLAB=$(BIN)/nfwlab bash scripts/demo.sh --name $(NAME) $(DEMO_FLAGS)
+
+docs: host venv images
+	NFWLAB=$(BIN)/nfwlab bash scripts/docs.sh
 
 clean: lab-down
 	rm -rf $(VENV)

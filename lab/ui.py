@@ -192,7 +192,7 @@ class LiveView:
         self.server.shutdown()
         self.server.server_close()
 
-    def screenshot(self, out: Path, width: int = 1400, height: int = 1000) -> Path:
+    def screenshot(self, out: Path, width: int = 1400, height: int = 1150) -> Path:
         """Opens the page in headless Chromium and saves a PNG once the diagram is drawn."""
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
@@ -201,6 +201,9 @@ class LiveView:
             with browser(width, height) as driver:
                 driver.get(self.url)
                 WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#diagram svg"))
+                expected = len(self.lab.alerts(aws=True))
+                WebDriverWait(driver, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.alert"))
+                                                >= expected)
                 driver.save_screenshot(str(out))
         finally:
             self.stop()
