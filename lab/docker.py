@@ -96,7 +96,7 @@ class ComposeProject:
 def containers(lab: str) -> dict[str, Container]:
     """The lab's containers by compose service name, found by the lab's label."""
     out = {}
-    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}):
+    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}, ignore_removed=True):
         state = c.attrs.get("State", {})
         labels = c.labels
         out[labels.get(SERVICE_LABEL, c.name)] = Container(
@@ -107,14 +107,15 @@ def containers(lab: str) -> dict[str, Container]:
 
 def labs() -> list[str]:
     """Names of every lab that has containers on this host."""
-    names = {c.labels.get(LAB_LABEL) for c in client().containers.list(all=True, filters={"label": LAB_LABEL})}
+    found = client().containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True)
+    names = {c.labels.get(LAB_LABEL) for c in found}
     return sorted(n for n in names if n)
 
 
 def remove_lab_containers(lab: str) -> int:
     """Removes every container carrying the lab's label (after a crash, when compose cannot)."""
     n = 0
-    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}):
+    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}, ignore_removed=True):
         try:
             c.remove(force=True)
             n += 1
