@@ -15,7 +15,7 @@ import yaml
 
 from .docker import LAB_LABEL, ROLE_LABEL
 from .model import Vpc
-from .nodes import INTERNET, ROUTER
+from .nodes import INTERNET, NFQ_QUEUES, ROUTER
 
 FORWARDING = {
     "net.ipv4.ip_forward": "1",
@@ -63,7 +63,7 @@ def compose_config(vpc: Vpc, lab: str, state_dir: Path, home: Path, domains: lis
         services[e.name] = _node(
             lab, "firewall", fw_image, ["nfwlab-firewall"], cap_add=["NET_ADMIN"], sysctls=FORWARDING,
             environment={"NFWLAB_FIREWALL_NAME": e.firewall_name, "NFWLAB_AVAILABILITY_ZONE": e.availability_zone,
-                         "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR},
+                         "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR, "NFWLAB_NFQ_QUEUES": str(NFQ_QUEUES)},
             volumes=[f"{home.resolve()}/suricata:/etc/nfwlab/suricata:ro", f"{state}/rules:/etc/nfwlab/rules:ro",
                      f"{state}/logs/{e.name}:/var/log/suricata", f"{state}/logs:{AWS_LOG_DIR}"])
     # 1:1 NAT between each Elastic IP and its private IP (rules from the host).

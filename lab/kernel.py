@@ -1,7 +1,6 @@
 """Kernel: the one module that changes network namespaces.
 
-Links, addresses, routes and policy rules go through netlink (pyroute2);
-TX checksum offload through the ethtool ioctl (pyroute2); packet filter rules
+Links, addresses, routes and policy rules go through netlink (pyroute2); packet filter rules
 through iptables run inside a node's namespace with nsenter (the only shell-out,
 as argument lists, failures raised with command, output and exit code).
 """
@@ -13,7 +12,6 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pyroute2 import IPRoute
-from pyroute2.ethtool import Ethtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .errors import EnvironmentProblem, NodeError
@@ -45,24 +43,10 @@ def _ipr(netns: str | None = None) -> IPRoute:
     return IPRoute(netns=netns) if netns else IPRoute()
 
 
-def _disable_tx_checksum(ifname: str) -> None:
-    """So the firewall sees packets with real checksums (veths leave them unfilled)."""
-    eth = Ethtool()
-    try:
-        feats = eth.get_features(ifname)
-        for name, feat in feats.features.items():
-            if name.startswith("tx-checksum") and feat.available:
-                feat.enable = False
-        eth.set_features(ifname, feats)
-    finally:
-        eth.close()
-
-
 def create_link(lab: str, link: str, a: Endpoint, b: Endpoint) -> None:
-    """A veth pair between two namespaces, configured, up, TX checksum offload off.
+    """A veth pair between two namespaces, configured and up (offloads as the kernel sets them).
 
-    Made under temporary names in the host namespace (where the ethtool ioctl
-    can reach both ends), then moved and renamed; a half-made pair is removed,
+    Made under temporary names in the host namespace, then moved and renamed; a half-made pair is removed,
     and a pair left under the temporary names by an interrupted run is replaced."""
     ta, tb = temp_ifname(lab, link, "a"), temp_ifname(lab, link, "b")
     with _ipr() as host:
@@ -76,7 +60,6 @@ def create_link(lab: str, link: str, a: Endpoint, b: Endpoint) -> None:
                 raise
         try:
             for tmp, end in ((ta, a), (tb, b)):
-                _disable_tx_checksum(tmp)
                 idx = host.link_lookup(ifname=tmp)[0]
                 host.link("set", index=idx, net_ns_fd=end.netns)
                 _finish_end(tmp, end)

@@ -7,6 +7,7 @@ call the kernel themselves except through lab.kernel.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 
@@ -16,6 +17,7 @@ from .model import Vpc
 from .routing import IGW_LINK_GATEWAY, IGW_LINK_PREFIX, IGW_LINK_ROUTER, IGW_PORT, policy_rules
 
 ROUTER = "vpc-router"
+NFQ_QUEUES = max(1, min(4, os.cpu_count() or 1))  # Suricata worker threads per firewall node
 INTERNET = "internet"
 
 
@@ -80,12 +82,14 @@ class NatGateway(SubnetNode):
 
 
 class Firewall(SubnetNode):
-    """The firewall endpoint: everything it forwards goes to Suricata on NFQUEUE 0.
+    """The firewall endpoint: everything it forwards goes to Suricata on NFQUEUE, one queue per
+    worker thread (flows spread over them by hash).
 
     No --queue-bypass: with Suricata not running, nothing crosses (fail closed)."""
 
     def fail_closed(self, pid: int) -> None:
-        kernel.iptables(pid, "-A", "FORWARD", "-j", "NFQUEUE", "--queue-num", "0")
+        queues = ["--queue-num", "0"] if NFQ_QUEUES == 1 else ["--queue-balance", f"0:{NFQ_QUEUES - 1}"]
+        kernel.iptables(pid, "-A", "FORWARD", "-j", "NFQUEUE", *queues)
 
 
 class InternetGateway(Role):

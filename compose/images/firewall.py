@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The firewall node's main process: runs Suricata inline on NFQUEUE 0.
+"""The firewall node's main process: runs Suricata inline on NFQUEUE (one queue per worker).
 
 The lab installs FORWARD -> NFQUEUE without --queue-bypass, so while Suricata
 is not running nothing crosses the firewall (fail closed, as AWS Network
@@ -25,7 +25,10 @@ from datetime import datetime
 RULES_DIR = "/etc/nfwlab/rules"
 LOG_DIR = "/var/log/suricata"
 # The rules (lab.rules) and variables (policy.yaml) come from suricata.yaml, so they can be reloaded live.
-BASE_ARGV = ["suricata", "-c", "/etc/nfwlab/suricata/suricata.yaml", "-q", "0", "--init-errors-fatal", "-l", LOG_DIR]
+QUEUES = int(os.environ.get("NFWLAB_NFQ_QUEUES", "1"))  # the lab's NFQUEUE rule balances flows over 0..QUEUES-1
+BASE_ARGV = ["suricata", "-c", "/etc/nfwlab/suricata/suricata.yaml", "--init-errors-fatal", "-l", LOG_DIR]
+for _q in range(QUEUES):
+    BASE_ARGV += ["-q", str(_q)]
 FIREWALL_NAME = os.environ.get("NFWLAB_FIREWALL_NAME", "nfwlab-firewall")
 AVAILABILITY_ZONE = os.environ.get("NFWLAB_AVAILABILITY_ZONE", "local")
 AWS_LOG_DIR = os.environ.get("NFWLAB_AWS_LOG_DIR", LOG_DIR)  # shared by every endpoint of the firewall
