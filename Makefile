@@ -5,13 +5,14 @@ NAME   ?= default
 DESIGN ?= nat-first
 BIN     = $(VENV)/bin
 
-.PHONY: host venv images lab-up lab-down status test unit integration demo docs clean
+.PHONY: host venv images lab-up lab-down status test unit integration demo docs bench clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab-up      install what is missing, build the images, start the lab ($(DESIGN))"
 	@echo "make demo        walk the scenario: nat-first, then firewall-first (DEMO_FLAGS=--no-pause)"
 	@echo "make docs        redraw the README's diagrams and live view screenshot (docs/)"
+	@echo "make bench       benchmarks P1-P7, table + bench/results/latest.json (BENCH_FLAGS=--quick)"
 	@echo "make lab-down    remove the lab (containers, links, state)"
 	@echo "make test        the whole test suite (unit + real-lab integration)"
 	@echo "make unit        unit tests only (no Docker, no root)"
@@ -52,6 +53,9 @@ test: images
 
 demo: venv
 	NFWLAB=$(BIN)/nfwlab bash scripts/demo.sh --name $(NAME) $(DEMO_FLAGS)
+
+bench: host venv images
+	$(BIN)/python bench/run.py $(BENCH_FLAGS)
 
 docs: host venv images
 	NFWLAB=$(BIN)/nfwlab bash scripts/docs.sh

@@ -43,14 +43,9 @@ def deny_list_file(directory: Path, n: int) -> tuple[Path, list[str]]:
     return path, [names[0], names[n // 2], names[-1]]  # checked: first, middle and last
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--out", default="bench/results/policy.json")
-    args = ap.parse_args()
+def run(sizes: list[int], runs: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="nfwlab-bench-"))
-    files = {n: deny_list_file(tmp, n) for n in args.sizes}
+    files = {n: deny_list_file(tmp, n) for n in sizes}
     lab = Lab("bench-policy", domains=["allowed.example", "blocked.example",
                                        *(name for _, names in files.values() for name in names)])
     lab.down()
@@ -59,7 +54,7 @@ def main() -> None:
     try:
         for n, (path, probes) in files.items():
             rows: dict[str, list[float]] = {"check": [], "reload": [], "total": []}
-            for _ in range(args.runs):
+            for _ in range(runs):
                 lab.apply_policy(lab.policy)  # start from the small list each time
                 mark = lab.log_mark()
                 t0 = time.monotonic()
@@ -78,10 +73,20 @@ def main() -> None:
                 rows["check"].append(r["check_seconds"])
                 rows["reload"].append(r["apply_seconds"])
                 rows["total"].append(applied - t0)
-            results[n] = {k: summary(v) for k, v in rows.items()} | {"suricata_rules": 2 * n}
+            results[n] = {k: summary(v) for k, v in rows.items()} | {"suricata_rules": r["rules"]}
         lab.apply_policy(lab.policy)
     finally:
         lab.down()
+    return {"deny_lists": results}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default="bench/results/policy.json")
+    args = ap.parse_args()
+    results = run(args.sizes, args.runs)["deny_lists"]
     report = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "deny_lists": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

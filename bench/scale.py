@@ -34,18 +34,13 @@ def topology(directory: Path, n: int) -> Path:
     return path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[2, 10, 50])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--out", default="bench/results/scale.json")
-    args = ap.parse_args()
+def run(sizes: list[int], runs: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="nfwlab-scale-"))
     results = {}
-    for n in args.sizes:
+    for n in sizes:
         path = topology(tmp, n)
         ups, downs = [], []
-        for _ in range(args.runs):
+        for _ in range(runs):
             lab = Lab("bench-scale", topology=path)
             lab.down()
             ups.append(lab.up())
@@ -60,9 +55,20 @@ def main() -> None:
     sizes = sorted(results)
     marginal = (results[sizes[-1]]["up"]["median"] - results[sizes[0]]["up"]["median"]) / (sizes[-1] - sizes[0]) \
         if len(sizes) > 1 else None
+    return {"runs": runs, "sizes": results,
+            "marginal_seconds_per_server": round(marginal, 3) if marginal is not None else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2, 10, 50])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default="bench/results/scale.json")
+    args = ap.parse_args()
     report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": args.runs, "sizes": results,
-              "marginal_seconds_per_server": round(marginal, 3) if marginal is not None else None}
+              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **run(args.sizes, args.runs)}
+    results, marginal = report["sizes"], report["marginal_seconds_per_server"]
+    sizes = sorted(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'servers':>8} {'containers':>10} {'up (s)':>22} {'down (s)':>9}")

@@ -53,22 +53,27 @@ def measure(lab: Lab, seconds: int, runs: int) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--out", default="bench/results/throughput.json")
-    args = ap.parse_args()
+def run(seconds: int, runs: int) -> dict:
     lab = Lab("bench-tput", topology="firewall-first")
     lab.down()
     lab.up()
     try:
         lab.exec("internet", ["iperf3", "-s", "-D"])
         time.sleep(0.3)  # iperf3 -D returns before it listens; nothing to wait on but its socket
-        results = measure(lab, args.seconds, args.runs)
+        results = measure(lab, seconds, runs)
         assert lab.status()["firewall_engine"] == "running"
     finally:
         lab.down()
+    return {"seconds": seconds, "runs": runs, "gbit_per_s": results}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default="bench/results/throughput.json")
+    args = ap.parse_args()
+    results = run(args.seconds, args.runs)["gbit_per_s"]
     report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": args.seconds, "runs": args.runs,
               "gbit_per_s": results}

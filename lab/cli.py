@@ -169,6 +169,8 @@ def cmd_policy(args) -> int:
         else:
             for w in result["warnings"]:
                 print(f"warning: {w}", file=sys.stderr)
+            for n in result["notes"]:
+                print(f"note: {n}")
             how = "engine restarted in its node" if result["engine_restarted"] else "rules reloaded in the running engine"
             print(f"policy {result['policy']} enforced: {result['rules']} rules, HOME_NET {result['home_net']}; "
                   f"checked in {result['check_seconds']:.2f}s, {how} in {result['apply_seconds']:.2f}s")

@@ -233,6 +233,10 @@ class Lab:
         (directory / "lab.rules").write_text(rendered.rules)
         (directory / "policy.yaml").write_text(rendered.variables)
         (directory / "engine.json").write_text(json.dumps(rendered.engine, indent=1))
+        # Datasets are named by their content, so files of earlier policies can stay (a rollback uses them).
+        for name, content in rendered.datasets.items():
+            (directory / "datasets").mkdir(exist_ok=True)
+            (directory / "datasets" / name).write_text(content)
 
     def _write_files(self, rendered: Rendered) -> None:
         for sub in ("logs", "rules", "dns", *(f"logs/{e.name}" for e in self.vpc.endpoints)):
@@ -427,7 +431,7 @@ class Lab:
                 sum(1 for o in rendered.origins if o is None), "home_net": rendered.home_net,
                 "engine_restarted": restart, "check_seconds": round(checked - started, 3),
                 "apply_seconds": round(done - checked, 3), "seconds": round(done - started, 3),
-                "warnings": list(rendered.warnings)}
+                "warnings": list(rendered.warnings), "notes": list(rendered.notes)}
 
     def _reload_rules(self, timeout: float) -> None:
         """Suricata's own rule reload (rules and rule variables) in every endpoint, waited for to the end."""

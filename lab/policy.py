@@ -70,6 +70,7 @@ class RuleGroup:
     ip_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     port_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rule_order: str | None = None
+    domain_list: DomainList | None = None  # for RulesSourceList groups
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class Rendered:
     engine: dict[str, Any]  # engine.json: {"set": [...]} options that need an engine restart
     home_net: str
     warnings: tuple[str, ...] = ()
+    datasets: dict[str, str] = field(default_factory=dict)  # datasets/<file> -> content, next to lab.rules
+    notes: tuple[str, ...] = ()
 
     def origin(self, line: int) -> str | None:
         """Where line `line` (1-based) of the rules came from."""
@@ -264,6 +267,7 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
                        f"got {kinds or 'none'}", "keep one rule source per rule group")
     kind = kinds[0]
     where = at(f"RulesSource.{kind}")
+    dl = None
     if kind == "RulesSourceList":
         lst = doc.fields(src[kind], where, ("Targets", "TargetTypes", "GeneratedRulesType"))
         try:
@@ -298,7 +302,8 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
             raise doc.fail(f"{where} ({r.where})", f"sid {key[1]} is used twice in rule group {name} "
                            f"(also by {sids[key]})", "give every rule of a rule group its own sid")
         sids[key] = r.where
-    return RuleGroup(str(name), source, kind, tuple(rules), ip_sets, port_sets, order)
+    return RuleGroup(str(name), source, kind, tuple(rules), ip_sets, port_sets, order,
+                     dl if kind == "RulesSourceList" else None)
 
 
 def _group_name(ref: str) -> str:
@@ -498,6 +503,8 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
     origins: list[str | None] = []
     warnings: list[str] = []
     used: set[tuple[int, int]] = set()
+    files: dict[str, str] = {}  # datasets/<name>.lst -> content
+    notes: list[str] = []
     lines.append(f"# firewall policy {policy.name}: {policy.rule_order}"
                  + (f", default actions {', '.join(policy.default_actions)}" if policy.default_actions else "")
                  + f"; HOME_NET {','.join(home)}"
@@ -524,7 +531,15 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
                      + (f", override {ref.override}" if ref.override else "")
                      + (f", gid {gid}: its sids repeat an earlier group's" if gid else "") + ")")
         origins.append(None)
-        for r, key in zip(g.rules, keys):
+        rules = g.rules
+        if g.domain_list is not None:
+            lines_ds = domain_list_lines(g.domain_list, f"nfw{k}", files)
+            if len(lines_ds) != len(g.rules):  # matched through datasets
+                rules = tuple(Rule(t, f"the domain list's rule {i} (dataset form)") for i, t in enumerate(lines_ds, 1))
+                keys = [(1, int(SID_RE.search(t.text).group(1))) for t in rules]
+                notes.append(f"rule group {g.name}: {len(g.domain_list.targets)} names, matched through Suricata "
+                             "datasets (one rule per type, AWS's messages)")
+        for r, key in zip(rules, keys):
             text = r.text
             for name in VAR_REF_RE.findall(text):
                 if name not in renames and name not in GLOBAL_VARS:
@@ -553,4 +568,4 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
     if policy.tcp_idle_timeout:
         engine_set.append(f"flow-timeouts.tcp.established={policy.tcp_idle_timeout}")
     return Rendered("\n".join(lines) + "\n", tuple(origins), variables, {"set": engine_set},
-                    ",".join(home), tuple(warnings))
+                    ",".join(home), tuple(warnings), files, tuple(notes))

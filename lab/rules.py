@@ -12,12 +12,15 @@ puts the groups together into the firewall's rules.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass
 
 from .errors import ConfigError
 
 TARGET_TYPES = ("TLS_SNI", "HTTP_HOST")
+DATASET_THRESHOLD = 200  # exact names in a domain list above which the lab matches them with a dataset
 # GeneratedRulesType -> (Suricata action, the word in the rule's msg).
 # DENYLIST and ALLOWLIST are AWS's documented text; ALERTLIST and REJECTLIST
 # follow the same pattern with their own action (AWS does not publish their text).
@@ -64,16 +67,43 @@ def _match(target: str, kind: str) -> str:
     return f'content:"{target}"; startswith;{nocase} endswith;'
 
 
-def domain_list_lines(group: DomainList) -> list[str]:
-    """Suricata rules for one domain-list rule group, as AWS generates them (one per line)."""
+def _dataset_file(names: list[str]) -> str:
+    """A Suricata string dataset: one base64-encoded name per line."""
+    return "".join(base64.b64encode(n.encode()).decode() + "\n" for n in names)
+
+
+def domain_list_lines(group: DomainList, prefix: str = "nfw", datasets: dict[str, str] | None = None) -> list[str]:
+    """Suricata rules for one domain-list rule group, as AWS generates them (one per line).
+
+    With `datasets` (a dict to fill: file name -> content), a list of more than DATASET_THRESHOLD exact
+    names matches them with one dataset rule per type instead of one rule per name, with the same action
+    and message (AWS's text does not scale: 10,000 names are 20,000 rules). Leading-dot names keep
+    their own rules."""
     action, verb = RULE_TYPES[group.generated_rules_type]
     lines: list[str] = []
     sid = 0
     tail = "priority:1; flow:to_server, established;"
+    exact = [t.lower() for t in group.targets if not t.startswith(".")]
+    use_dataset = datasets is not None and len(exact) > DATASET_THRESHOLD
     for kind in TARGET_TYPES:  # AWS's order: TLS rules first, then HTTP
         if kind not in group.target_types:
             continue
+        if use_dataset:
+            content = _dataset_file(exact)
+            name = f"{prefix}-{kind.split('_')[0].lower()}-{hashlib.sha256(content.encode()).hexdigest()[:10]}"
+            datasets[f"{name}.lst"] = content
+            sid += 1
+            if kind == "TLS_SNI":
+                lines.append(f'{action} tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; '
+                             f'to_lowercase; dataset:isset,{name},type string,load datasets/{name}.lst; '
+                             f'msg:"matching TLS {verb} FQDNs"; {tail} sid:{sid}; rev:1;)')
+            else:
+                lines.append(f'{action} http $HOME_NET any -> $EXTERNAL_NET any (http.host; '
+                             f'dataset:isset,{name},type string,load datasets/{name}.lst; '
+                             f'msg:"matching HTTP {verb} FQDNs"; {tail} sid:{sid}; rev:1;)')
         for target in group.targets:
+            if use_dataset and not target.startswith("."):
+                continue
             sid += 1
             if kind == "TLS_SNI":
                 lines.append(f'{action} tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; '

@@ -235,3 +235,21 @@ def test_not_a_policy_or_rule_group(tmp_path):
     (tmp_path / "y.yaml").write_text("FirewallPolicy: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_policy(tmp_path / "y.yaml")
+
+
+def test_a_long_domain_list_is_matched_through_datasets_with_aws_messages(tmp_path):
+    names = [f"d{i:04d}.deny.test" for i in range(1, 1001)] + [".wild.test"]
+    (tmp_path / "g.json").write_text(json.dumps({"RuleGroup": {"RulesSource": {"RulesSourceList": {
+        "Targets": names, "TargetTypes": ["TLS_SNI", "HTTP_HOST"], "GeneratedRulesType": "DENYLIST"}}}}))
+    r = render(load_policy(tmp_path / "g.json"), VPC)
+    lines = rule_lines(r)
+    assert len(lines) == 4  # one dataset rule and one wildcard rule per type, not 2,002 rules
+    assert "tls.sni; to_lowercase; dataset:isset,nfw1-tls-" in lines[0] and 'msg:"matching TLS denylisted FQDNs"' in lines[0]
+    assert 'dotprefix; content:".wild.test"' in lines[1]
+    assert "http.host; dataset:isset,nfw1-http-" in lines[2] and 'msg:"matching HTTP denylisted FQDNs"' in lines[2]
+    import base64
+    (tls_file,) = [c for n, c in r.datasets.items() if n.startswith("nfw1-tls-")]
+    assert [base64.b64decode(x).decode() for x in tls_file.split()] == names[:-1]
+    assert r.notes and "datasets" in r.notes[0]
+    # A short list keeps AWS's text, rule by rule.
+    assert "dataset" not in render(load_policy("policies/deny-domains.json"), VPC).rules
