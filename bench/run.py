@@ -141,7 +141,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--skip", default="", help="comma-separated figures to skip, e.g. P5,P7")
     ap.add_argument("--out", default="bench/results/latest.json")
+    ap.add_argument("--table", metavar="JSON", help="only print the table of an earlier run's results")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return
     skip = {s.strip().upper() for s in args.skip.split(",") if s.strip()}
     runs = 2 if args.quick else 5
     results: dict = {"machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
@@ -181,8 +185,8 @@ def main() -> None:
 
 
 def _c(s: dict, unit: str = "s", scale: float = 1.0, digits: int = 2) -> str:
-    return (f"{s['median'] * scale:.{digits}f} {unit} ({s['min'] * scale:.{digits}f}-{s['max'] * scale:.{digits}f}, "
-            f"n={s['n']})")
+    n = f", n={s['n']}" if "n" in s else ""
+    return f"{s['median'] * scale:.{digits}f} {unit} ({s['min'] * scale:.{digits}f}-{s['max'] * scale:.{digits}f}{n})"
 
 
 def table(r: dict) -> str:

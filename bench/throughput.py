@@ -43,7 +43,7 @@ def measure(lab: Lab, seconds: int, runs: int) -> dict:
         try:
             for streams in (1, 4):
                 samples = [iperf(lab, streams, seconds) for _ in range(runs)]
-                out[f"{mode}_{streams}"] = {"median": round(statistics.median(samples), 2),
+                out[f"{mode}_{streams}"] = {"n": len(samples), "median": round(statistics.median(samples), 2),
                                             "min": round(min(samples), 2), "max": round(max(samples), 2)}
         finally:
             if mode == "bypassed":

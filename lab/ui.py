@@ -102,7 +102,10 @@ class LiveView:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the browser went away (page closed or reloaded)
 
             def _json(self, code: int, data: Any) -> None:
                 self._send(code, json.dumps(data).encode(), "application/json")
