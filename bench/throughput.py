@@ -22,8 +22,10 @@ from pathlib import Path
 from lab import Lab
 from lab import docker as dk
 from lab import kernel
+from lab.nodes import NFQ_QUEUES
 
-QUEUE = ["-j", "NFQUEUE", "--queue-num", "0"]
+# The firewall node's rule, as lab/nodes.py installs it (put back after the bypassed measurement).
+QUEUE = ["-j", "NFQUEUE", *(["--queue-num", "0"] if NFQ_QUEUES == 1 else ["--queue-balance", f"0:{NFQ_QUEUES - 1}"])]
 
 
 def iperf(lab: Lab, streams: int, seconds: int) -> float:
