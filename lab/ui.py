@@ -23,8 +23,10 @@ from urllib.parse import parse_qs, urlparse
 from .errors import ConfigError, EnvironmentProblem, LabError
 from .lab import Lab, design_names
 from .logs import lookup
+from .who import who
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOWN = 100  # alerts a newly opened page starts with (the latest); new ones are added as they come
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nfwlab: __LAB__</title>
@@ -69,7 +71,7 @@ async function alerts() {
   next = r.next;
   const body = document.getElementById('alerts');
   for (const a of r.alerts) {
-    const tr = document.createElement('tr'); tr.className = 'alert';
+    const tr = document.createElement('tr'); tr.className = 'alert'; tr.dataset.flow = a.flow_id;
     for (const [k, v] of [['time', a.time], ['verdict', a.verdict], ['src', a.src], ['dst', a.dst],
                           ['name', a.name], ['signature', a.signature], ['az', a.az], ['who', a.who]]) {
       const td = document.createElement('td'); td.className = k; td.textContent = v; td.title = a.why || '';
@@ -161,11 +163,14 @@ class LiveView:
                 "diagram_svg": self.lab.diagram().pipe(format="svg").decode()}
 
     def alerts(self, since: int) -> dict[str, Any]:
+        """ALERT log records from index `since`; a first call (since=0) gets the latest SHOWN only."""
         records = self.lab.alerts(aws=True)
+        start = max(0, len(records) - SHOWN) if since == 0 else since
+        translations = self.lab.nat_log.records()  # read once for every alert of this answer
         out = []
-        for record in records[since:]:
+        for record in records[start:]:
             e = record["event"]
-            _, answer = self.lab.who(record, wait=0)
+            answer = who(self.lab.vpc, record, translations)
 
             def get(path: str, default: str = "") -> Any:
                 try:
@@ -175,7 +180,7 @@ class LiveView:
             out.append({"time": e.get("timestamp", "")[11:23], "verdict": get("verdict.action", get("alert.action")),
                         "src": f"{e.get('src_ip')}:{e.get('src_port')}", "dst": f"{e.get('dest_ip')}:{e.get('dest_port')}",
                         "name": get("tls.sni") or get("http.hostname"), "signature": get("alert.signature"),
-                        "az": record.get("availability_zone"), "flow_id": e.get("flow_id"),
+                        "az": record.get("availability_zone"), "flow_id": str(e.get("flow_id")),
                         "who": answer.server or "no answer", "why": answer.evidence})
         return {"next": len(records), "alerts": out}
 
