@@ -20,9 +20,14 @@ from .errors import WaitTimeout
 Record = dict[str, Any]
 
 
-def event_epoch(event: Record) -> int:
+def event_time(event: Record) -> float:
     """Seconds since the epoch of an EVE record's timestamp (2025-01-23T14:55:04.080189+0000)."""
-    return int(datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp())
+    return datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def event_epoch(event: Record) -> int:
+    """Whole seconds since the epoch of an EVE record's timestamp (AWS's event_timestamp)."""
+    return int(event_time(event))
 
 
 def aws_envelope(event: Record, firewall_name: str, availability_zone: str) -> Record:

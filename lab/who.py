@@ -13,10 +13,10 @@ tracking events, like VPC Flow Logs' pkt-srcaddr on AWS).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from ipaddress import IPv4Address
 from typing import Any
 
+from .logs import event_time
 from .model import Vpc
 
 SLACK = 1.0  # seconds: the NAT gateway and the firewall stamp times on their own
@@ -32,10 +32,6 @@ class Answer:
     @property
     def named(self) -> bool:
         return self.server is not None
-
-
-def event_time(event: dict) -> float:
-    return datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 def _client(vpc: Vpc, event: dict) -> tuple[str, int, str, int]:
