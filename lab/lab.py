@@ -701,10 +701,8 @@ def build_images(base_image: str | None = None) -> str:
     base = dk.run_script(HOME / "scripts" / "build-base-image.sh", env)
     env_file = state_root() / ".build.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
-    env_file.write_text(dk.compose_env({"COMPOSE_PROJECT_NAME": "nfwlab-build", "NFWLAB_LAB": "build",
-                                        "NFWLAB_STATE": str(env_file.parent), "NFWLAB_FIREWALL_NAME": "build",
-                                        "NFWLAB_AVAILABILITY_ZONE": "build",
-                                        "NFWLAB_DOMAINS": "build.example", "NFWLAB_BASE_IMAGE": base,
+    # What compose/docker-compose.yml (image builds only) reads.
+    env_file.write_text(dk.compose_env({"COMPOSE_PROJECT_NAME": "nfwlab-build", "NFWLAB_BASE_IMAGE": base,
                                         "NFWLAB_IMAGE_TAG": IMAGE_TAG}))
     compose = dk.ComposeProject(COMPOSE_DIR, env_file)
     compose.build(["node-image"])
