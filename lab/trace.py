@@ -104,10 +104,9 @@ class _Walker:
         self.gateway_target = {n.private_ip: n.name for n in vpc.nat_gateways}
         self.gateway_target.update({e.ip: e.name for e in vpc.endpoints})
         self.nat_names = {n.name for n in vpc.nat_gateways}
-        self.why = ""  # the route behind the last routing decision, for diagrams
 
-    def _route(self, association: str, dst: IPv4Address, path: Leg) -> tuple[str, str | None]:
-        """The VPC router's decision for a packet from `association`: (kind, next node)."""
+    def _route(self, association: str, dst: IPv4Address, path: Leg) -> tuple[str, str | None, str]:
+        """The VPC router's decision for a packet from `association`: (kind, next node, the route behind it)."""
         table = self.design.table_for(association)
         table_id = self.tables[association]
         routes = [r for r in _table_routes(self.vpc, table_id, table) if dst in r.dst]
@@ -120,19 +119,17 @@ class _Walker:
         name = table.name if table else "local only"
         if best.kind == "blackhole":
             path.hops.append(Hop(where, f"no route for {dst}"))
-            return "drop", None
+            return "drop", None, ""
         if best.kind == "link":
             path.hops.append(Hop(where, f"{self.vpc.cidr} -> local"))
-            self.why = f"{name}: {self.vpc.cidr} local"
             owner = self.owner.get(dst)
-            return ("deliver", owner) if owner else ("drop", None)
+            return ("deliver", owner, f"{name}: {self.vpc.cidr} local") if owner else ("drop", None, "")
         if best.dev == "igw":
             target = self.vpc.internet_gateway.name
         else:
             target = self.gateway_target[best.gateway]
         path.hops.append(Hop(where, f"{best.dst} -> {self.vpc.target_id(target)} ({target})"))
-        self.why = f"{name}: {best.dst} -> {target}"
-        return "forward", target
+        return "forward", target, f"{name}: {best.dst} -> {target}"
 
     def walk(self, start: str, src: IPv4Address, dst: IPv4Address, direction: str,
              conntrack: dict, arriving: str | None = None) -> tuple[Leg, IPv4Address, IPv4Address]:
@@ -159,7 +156,7 @@ class _Walker:
                     path.hops.append(Hop(f"internet gateway {vpc.internet_gateway.id}",
                                          f"destination {dst} -> {nat.private_ip} ({nat.name}'s Elastic IP)"))
                     dst = nat.private_ip
-                    kind, nxt = self._route(vpc.internet_gateway.name, dst, path)
+                    kind, nxt, why = self._route(vpc.internet_gateway.name, dst, path)
                 else:  # outbound: only addresses with an Elastic IP go out
                     nat = self.nat_by_ip.get(src)
                     if nat is None:
@@ -180,7 +177,7 @@ class _Walker:
                     path.seen.append(Sighting(e.name, e.availability_zone, direction, src, dst))
                     path.hops.append(Hop(f"firewall endpoint {e.id} ({e.name}, {e.availability_zone})",
                                          f"inspects {src} -> {dst}"))
-                    kind, nxt = self._route(e.subnet, dst, path)
+                    kind, nxt, why = self._route(e.subnet, dst, path)
                 elif self.owner.get(dst) == node:
                     path.hops.append(Hop(node, f"receives it ({dst})"))
                     path.reached = True
@@ -202,15 +199,15 @@ class _Walker:
                     path.hops.append(Hop(f"NAT gateway {nat.id} ({nat.name})", f"source {src} -> {nat.private_ip}"))
                     conntrack[(nat.name, dst)] = src
                     src = nat.private_ip
-                kind, nxt = self._route(nat.subnet, dst, path)
+                kind, nxt, why = self._route(nat.subnet, dst, path)
             else:  # the source node sends to the VPC router
                 subnet = self.subnet_of[node]
                 path.hops.append(Hop(node, f"sends {src} -> {dst} to the VPC router (subnet {subnet})"))
-                kind, nxt = self._route(subnet, dst, path)
+                kind, nxt, why = self._route(subnet, dst, path)
             if kind == "drop":
                 path.problem = path.hops[-1].what if path.hops else "dropped"
                 return path, src, dst
-            path.steps.append((node, nxt, self.why))
+            path.steps.append((node, nxt, why))
             node, association = nxt, "router"
         path.problem = f"routing loop: more than {MAX_HOPS} hops"
         return path, src, dst
