@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .rules import DomainList, domain_list_lines, stateful_rule_line
+from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
 
 DEFAULT_ORDER = "DEFAULT_ACTION_ORDER"
 STRICT_ORDER = "STRICT_ORDER"
@@ -532,13 +532,12 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
                      + (f", gid {gid}: its sids repeat an earlier group's" if gid else "") + ")")
         origins.append(None)
         rules = g.rules
-        if g.domain_list is not None:
+        if g.domain_list is not None and uses_datasets(g.domain_list):
             lines_ds = domain_list_lines(g.domain_list, f"nfw{k}", files)
-            if len(lines_ds) != len(g.rules):  # matched through datasets
-                rules = tuple(Rule(t, f"the domain list's rule {i} (dataset form)") for i, t in enumerate(lines_ds, 1))
-                keys = [(1, int(SID_RE.search(t.text).group(1))) for t in rules]
-                notes.append(f"rule group {g.name}: {len(g.domain_list.targets)} names, matched through Suricata "
-                             "datasets (one rule per type, AWS's messages)")
+            rules = tuple(Rule(t, f"the domain list's rule {i} (dataset form)") for i, t in enumerate(lines_ds, 1))
+            keys = [(1, int(SID_RE.search(t.text).group(1))) for t in rules]
+            notes.append(f"rule group {g.name}: {len(g.domain_list.targets)} names, matched through Suricata "
+                         "datasets (one rule per type, AWS's messages)")
         for r, key in zip(rules, keys):
             text = r.text
             for name in VAR_REF_RE.findall(text):

@@ -72,6 +72,11 @@ def _dataset_file(names: list[str]) -> str:
     return "".join(base64.b64encode(n.encode()).decode() + "\n" for n in names)
 
 
+def uses_datasets(group: DomainList) -> bool:
+    """Whether the lab matches the list's exact names through a dataset (more than DATASET_THRESHOLD)."""
+    return sum(1 for t in group.targets if not t.startswith(".")) > DATASET_THRESHOLD
+
+
 def domain_list_lines(group: DomainList, prefix: str = "nfw", datasets: dict[str, str] | None = None) -> list[str]:
     """Suricata rules for one domain-list rule group, as AWS generates them (one per line).
 
@@ -84,7 +89,7 @@ def domain_list_lines(group: DomainList, prefix: str = "nfw", datasets: dict[str
     sid = 0
     tail = "priority:1; flow:to_server, established;"
     exact = [t.lower() for t in group.targets if not t.startswith(".")]
-    use_dataset = datasets is not None and len(exact) > DATASET_THRESHOLD
+    use_dataset = datasets is not None and uses_datasets(group)
     for kind in TARGET_TYPES:  # AWS's order: TLS rules first, then HTTP
         if kind not in group.target_types:
             continue
