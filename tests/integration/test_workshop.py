@@ -40,8 +40,10 @@ def test_who_names_each_server_in_both_designs(nfwlab_design):
     # Distinct source ports are the ground truth: the NAT gateway keeps a free port, so in nat-first
     # the alert's src_port says which server sent it.
     # Ports never used before in this lab: a repeated 5-tuple would be the firewall's old, dropped flow.
-    ports = {"server-a": 41001, "server-b": 41002} if lab.design == "nat-first" else \
-        {"server-a": 41003, "server-b": 41004}
+    # They lie above the servers' ephemeral range (32768-60999): an earlier test's random port still in
+    # the NAT gateway's connection table would otherwise take ours, and the gateway would re-map it.
+    ports = {"server-a": 61001, "server-b": 61002} if lab.design == "nat-first" else \
+        {"server-a": 61003, "server-b": 61004}
     alerts = blocked_from_both_at_once(lab, ports)
     assert len(alerts) == 2
     assert abs(int(alerts[0]["event_timestamp"]) - int(alerts[1]["event_timestamp"])) <= 1
@@ -59,18 +61,18 @@ def test_who_names_each_server_in_both_designs(nfwlab_design):
 
 def test_who_tells_two_servers_apart_when_they_use_the_same_port(nfwlab):
     nfwlab.switch("nat-first")
-    alerts = blocked_from_both_at_once(nfwlab, {"server-a": 41010, "server-b": 41010})
+    alerts = blocked_from_both_at_once(nfwlab, {"server-a": 61010, "server-b": 61010})
     assert len(alerts) == 2 and len({a["event"]["src_port"] for a in alerts}) == 2  # the NAT gateway re-mapped one
     answers = [nfwlab.who(a)[1] for a in alerts]
     assert {a.server for a in answers} == set(SERVERS)
     for alert, answer in zip(alerts, answers):
         assert answer.translation["translated"]["sport"] == alert["event"]["src_port"]
-        assert answer.translation["original"]["sport"] == 41010
+        assert answer.translation["original"]["sport"] == 61010
 
 
 def test_who_says_no_match_when_the_translation_is_missing(nfwlab):
     nfwlab.switch("nat-first")
-    alert = blocked_from_both_at_once(nfwlab, {"server-a": 41020, "server-b": 41021})[0]
+    alert = blocked_from_both_at_once(nfwlab, {"server-a": 61020, "server-b": 61021})[0]
     forged = {**alert, "event": {**alert["event"], "src_port": 9}}  # no connection ever used port 9
     _, answer = nfwlab.who(forged, wait=0.5)
     assert not answer.named and answer.evidence.startswith("no match: NAT gateway nat-gateway logged no translation")
@@ -80,7 +82,7 @@ def test_who_says_no_match_when_the_translation_is_missing(nfwlab):
 
 def test_cli_who_and_diagram(nfwlab, tmp_path):
     nfwlab.switch("nat-first")
-    blocked_from_both_at_once(nfwlab, {"server-a": 41030, "server-b": 41031})
+    blocked_from_both_at_once(nfwlab, {"server-a": 61030, "server-b": 61031})
     res = subprocess.run([*CLI, "--name", nfwlab.name, "who"], capture_output=True, text=True)
     assert res.returncode == 0 and "who:   server-" in res.stdout and "NAT gateway nat-gateway" in res.stdout
     for name in ("nat-first.svg", "firewall-first.png"):
