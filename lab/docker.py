@@ -137,9 +137,10 @@ def exec_in(container_id: str, argv: list[str], env: dict[str, str] | None = Non
     return res.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
 
 
-def logs(container_id: str, tail: int = 40) -> str:
+def logs(container_id: str, tail: int = 40, since: float | None = None) -> str:
+    """The last `tail` lines of a container's output, only those written at or after `since` (epoch) if given."""
     try:
-        return client().containers.get(container_id).logs(tail=tail).decode(errors="replace")
+        return client().containers.get(container_id).logs(tail=tail, since=since).decode(errors="replace")
     except docker.errors.NotFound:
         return "(container is gone)"
 

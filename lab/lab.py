@@ -307,9 +307,9 @@ class Lab:
         _parallel([lambda role=role: role.configure(pids) for role in roles if role.service != nodes.ROUTER])
         kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, design))
 
-    def _check_firewall_started(self, node: str) -> bool:
-        """True once the node's Suricata reported "Engine started"; raises with its errors if it stopped."""
-        c = dk.containers(self.name).get(node)
+    def _check_firewall_started(self, node: str, c: dk.Container | None) -> bool:
+        """True once the node's Suricata (container `c`) reported "Engine started"; raises with its errors
+        if it stopped."""
         log = dk.logs(c.id, tail=60) if c else ""
         if "Engine started" in log:
             return True
@@ -320,15 +320,20 @@ class Lab:
         return False
 
     def _check_firewalls_started(self) -> bool:
-        return all([self._check_firewall_started(e.name) for e in self.vpc.endpoints])
+        running = dk.containers(self.name)
+        return all([self._check_firewall_started(e.name, running.get(e.name)) for e in self.vpc.endpoints])
 
     def _wait_for_firewall(self, timeout: float) -> None:
         """Waits for every endpoint's "Engine started"; a firewall that exits is reported with its errors."""
         deadline = time.monotonic() + timeout
-        while not self._check_firewalls_started():
+        waiting = [e.name for e in self.vpc.endpoints]
+        while True:
+            running = dk.containers(self.name)  # one listing per poll, however many endpoints
+            waiting = [n for n in waiting if not self._check_firewall_started(n, running.get(n))]
+            if not waiting:
+                return
             if time.monotonic() > deadline:
-                logs = {e.name: dk.logs(c.id, tail=30) for e in self.vpc.endpoints
-                        if (c := dk.containers(self.name).get(e.name))}
+                logs = {n: dk.logs(running[n].id, tail=30) for n in waiting if n in running}
                 raise WaitTimeout(f"Suricata did not report 'Engine started' within {timeout:g}s; its log:\n"
                                   + "\n".join(f"[{k}]\n{v}" for k, v in logs.items()),
                                   "check the firewall with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
@@ -600,10 +605,10 @@ class Lab:
         """Starts Suricata again in one endpoint or all, and waits until it inspects traffic."""
         def restart(name: str) -> None:
             fw = self._container(name)
-            before = dk.logs(fw.id, tail=100000).count("Engine started")
+            signalled = time.time()
             dk.signal(fw.id, "SIGHUP")
             deadline = time.monotonic() + timeout
-            while dk.logs(fw.id, tail=100000).count("Engine started") <= before:
+            while "Engine started" not in dk.logs(fw.id, tail=200, since=signalled):
                 if time.monotonic() > deadline:
                     raise WaitTimeout(f"the firewall engine of {name} did not start within {timeout:g}s",
                                       f"its log: {dk.logs(fw.id, tail=20)}")
