@@ -48,7 +48,6 @@ def cmd_down(args) -> int:
         _print_json(report)
     else:
         print(f"lab {args.name} is down: removed {report['containers']} container(s)"
-              + (f", {len(report['host_links'])} leftover link(s)" if report["host_links"] else "")
               + (f", state {report['state_dir']}" if report["state_dir"] else ""))
     return 0
 

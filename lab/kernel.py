@@ -6,7 +6,6 @@ as argument lists, failures raised with command, output and exit code).
 """
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -26,62 +25,54 @@ def netns_path(pid: int) -> str:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One end of a link: the node's namespace, the interface name there, and how it is set up."""
+    """One end of a link: the node (a process in its namespace), the interface name there, and how it is set up."""
 
-    netns: str
+    pid: int
     ifname: str
     addresses: tuple[IPv4Interface, ...] = ()
     master: str = ""  # a bridge in the same namespace to enslave the interface to
 
-
-def temp_ifname(lab: str, link: str, side: str) -> str:
-    """Host-side name of a link end while it is being made: nfw + 8 hex + a/b (12 chars)."""
-    return "nfw" + hashlib.sha1(f"{lab}/{link}".encode()).hexdigest()[:8] + side
+    @property
+    def netns(self) -> str:
+        return netns_path(self.pid)
 
 
 def _ipr(netns: str | None = None) -> IPRoute:
     return IPRoute(netns=netns) if netns else IPRoute()
 
 
-def create_link(lab: str, link: str, a: Endpoint, b: Endpoint) -> None:
-    """A veth pair between two namespaces, configured and up (offloads as the kernel sets them).
+def create_links(pairs: list[tuple[Endpoint, Endpoint]]) -> None:
+    """Veth pairs, each end made directly in its node's namespace under its final name.
 
-    Made under temporary names in the host namespace, then moved and renamed; a half-made pair is removed,
-    and a pair left under the temporary names by an interrupted run is replaced."""
-    ta, tb = temp_ifname(lab, link, "a"), temp_ifname(lab, link, "b")
+    No end ever exists in the host's namespace, so an interrupted run leaves nothing there: the ends
+    go when their containers go. Set-up (addresses, bridge, up) is `configure_ends`, per namespace."""
     with _ipr() as host:
-        try:
-            host.link("add", ifname=ta, kind="veth", peer={"ifname": tb})
-        except NetlinkError as e:
-            if e.code == 17:  # EEXIST: left over from an interrupted run
-                host.link("del", ifname=ta)
-                host.link("add", ifname=ta, kind="veth", peer={"ifname": tb})
-            else:
+        for a, b in pairs:
+            try:
+                host.link("add", ifname=a.ifname, kind="veth", net_ns_pid=a.pid,
+                          peer={"ifname": b.ifname, "net_ns_pid": b.pid})
+            except NetlinkError as e:
+                if e.code == 17:  # EEXIST
+                    raise NodeError(f"interface {a.ifname} or {b.ifname} already exists in the node "
+                                    f"(pid {a.pid} or {b.pid})", "run `nfwlab down` and then `nfwlab up` again") from None
+                if e.code == 3:  # ESRCH: the container stopped while the lab was being wired
+                    raise NodeError(f"a node's process (pid {a.pid} or {b.pid}) is gone",
+                                    "see `nfwlab status`, then run `nfwlab down` and `nfwlab up`") from None
                 raise
-        try:
-            for tmp, end in ((ta, a), (tb, b)):
-                idx = host.link_lookup(ifname=tmp)[0]
-                host.link("set", index=idx, net_ns_fd=end.netns)
-                _finish_end(tmp, end)
-        except Exception:
-            for tmp in (ta, tb):
-                if host.link_lookup(ifname=tmp):
-                    host.link("del", ifname=tmp)
-            raise
 
 
-def _finish_end(tmp: str, end: Endpoint) -> None:
-    with _ipr(end.netns) as ns:
-        idx = ns.link_lookup(ifname=tmp)[0]
-        if ns.link_lookup(ifname=end.ifname):
-            raise NodeError(f"interface {end.ifname} already exists in {end.netns}",
-                            "run `nfwlab down` and then `nfwlab up` again")
-        ns.link("set", index=idx, ifname=end.ifname)
-        if end.master:
-            ns.link("set", index=idx, master=ns.link_lookup(ifname=end.master)[0])
-        for addr in end.addresses:
-            ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
-        ns.link("set", index=idx, state="up")
+def configure_ends(ends: list[Endpoint]) -> None:
+    """Addresses, bridge and link state of link ends that all live in one namespace, over one netlink socket."""
+    if not ends:
+        return
+    with _ipr(ends[0].netns) as ns:
+        for end in ends:
+            idx = ns.link_lookup(ifname=end.ifname)[0]
+            if end.master:
+                ns.link("set", index=idx, master=ns.link_lookup(ifname=end.master)[0])
+            for addr in end.addresses:
+                ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+            ns.link("set", index=idx, state="up")
 
 
 def add_bridge(netns: str, name: str, addresses: tuple[IPv4Interface, ...]) -> None:
@@ -177,8 +168,8 @@ def route_get(netns: str, dst: IPv4Address) -> dict:
                 "type": r["type"]}
 
 
-def interfaces(netns: str) -> list[dict]:
-    """Interface name, kind and IPv4 addresses of every link in the namespace."""
+def interfaces(netns: str | None) -> list[dict]:
+    """Interface name, kind and IPv4 addresses of every link in the namespace (None: the host's)."""
     with _ipr(netns) as ns:
         addrs: dict[int, list[str]] = {}
         for a in ns.get_addr(family=2):
@@ -190,27 +181,6 @@ def interfaces(netns: str) -> list[dict]:
             out.append({"ifname": l.get_attr("IFLA_IFNAME"), "kind": kind or "", "state": l.get_attr("IFLA_OPERSTATE"),
                         "addresses": addrs.get(l["index"], [])})
         return out
-
-
-def host_links(names: list[str]) -> list[str]:
-    """Which of `names` exist as links in the host namespace (reads only)."""
-    with _ipr() as host:
-        return [n for n in names if host.link_lookup(ifname=n)]
-
-
-def delete_host_links(names: list[str]) -> list[str]:
-    """Removes host-namespace link ends left by an interrupted `up`; returns what it removed."""
-    removed = []
-    with _ipr() as host:
-        for name in names:
-            if host.link_lookup(ifname=name):
-                try:
-                    host.link("del", ifname=name)
-                    removed.append(name)
-                except NetlinkError as e:
-                    if e.code != 19:  # ENODEV: its peer's deletion took it already
-                        raise
-    return removed
 
 
 def iptables(pid: int, *args: str) -> str:

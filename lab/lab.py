@@ -301,8 +301,12 @@ class Lab:
         for e in self.vpc.endpoints:
             by_service[e.name].fail_closed(pids[e.name])
         by_service[nodes.ROUTER].prepare(pids[nodes.ROUTER])
-        _parallel([lambda link=link: kernel.create_link(self.name, link.name, *nodes.endpoints(link, pids))
-                   for link in nodes.all_links(self.vpc)])
+        pairs = [nodes.endpoints(link, pids) for link in nodes.all_links(self.vpc)]
+        kernel.create_links(pairs)
+        by_netns: dict[int, list[kernel.Endpoint]] = {}
+        for end in (e for pair in pairs for e in pair):
+            by_netns.setdefault(end.pid, []).append(end)
+        _parallel([lambda ends=ends: kernel.configure_ends(ends) for ends in by_netns.values()])
         by_service[nodes.ROUTER].configure(pids)
         _parallel([lambda role=role: role.configure(pids) for role in roles if role.service != nodes.ROUTER])
         kernel.replace_routes(kernel.netns_path(pids[nodes.ROUTER]), kernel_routes(self.vpc, design))
@@ -339,20 +343,15 @@ class Lab:
                                   "check the firewall with `nfwlab exec firewall -- cat /var/log/suricata/suricata.log`")
             time.sleep(0.1)
 
-    def host_link_names(self) -> list[str]:
-        """Names the lab's link ends carry in the host namespace while they are being made."""
-        return [kernel.temp_ifname(self.name, link.name, side) for link in nodes.all_links(self.vpc) for side in "ab"]
-
     def down(self) -> dict[str, Any]:
         """Removes everything the lab made: containers, links, state. Works after a crash."""
-        report: dict[str, Any] = {"containers": len(dk.containers(self.name)), "host_links": [], "state_dir": None}
+        report: dict[str, Any] = {"containers": len(dk.containers(self.name)), "state_dir": None}
         if (self.state_dir / "compose.yaml").exists() and (self.state_dir / "compose.env").exists():
             try:
                 self._compose().down()
             except LabError:
                 pass  # the label sweep below removes what compose could not
         dk.remove_lab_containers(self.name)
-        report["host_links"] = kernel.delete_host_links(self.host_link_names())
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
             report["state_dir"] = str(self.state_dir)

@@ -168,5 +168,5 @@ def all_links(vpc: Vpc) -> list[LinkSpec]:
 
 
 def endpoints(link: LinkSpec, pids: dict[str, int]) -> tuple[Endpoint, Endpoint]:
-    return (Endpoint(kernel.netns_path(pids[link.a_service]), link.a_ifname, link.a_addresses),
-            Endpoint(kernel.netns_path(pids[link.b_service]), link.b_ifname, link.b_addresses, link.b_master))
+    return (Endpoint(pids[link.a_service], link.a_ifname, link.a_addresses),
+            Endpoint(pids[link.b_service], link.b_ifname, link.b_addresses, link.b_master))

@@ -15,15 +15,25 @@ from lab.errors import NodeError
 CLI = [sys.executable, "-m", "lab"]
 
 
-def leftovers(lab: Lab) -> dict:
-    return {"containers": sorted(dk.containers(lab.name)), "host_links": kernel.host_links(lab.host_link_names()),
+def host_links() -> set[str]:
+    return {i["ifname"] for i in kernel.interfaces(None)}
+
+
+@pytest.fixture
+def host_links_before() -> set[str]:
+    return host_links()
+
+
+def leftovers(lab: Lab, host_links_before: set[str]) -> dict:
+    """What the lab left: its containers, host interfaces that were not there before, its state directory."""
+    return {"containers": sorted(dk.containers(lab.name)), "host_links": sorted(host_links() - host_links_before),
             "state_dir": lab.state_dir.exists()}
 
 
 NOTHING = {"containers": [], "host_links": [], "state_dir": False}
 
 
-def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(tmp_path):
+def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(tmp_path, host_links_before):
     rules = tmp_path / "broken.rules"
     rules.write_text('drop tls $HOME_NET any -> $EXTERNAL_NET any (tls.sni; content:"x"; no_such_keyword; sid:1;)\n')
     lab = Lab("pytest-badrules", rules_file=rules)
@@ -32,7 +42,7 @@ def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(tmp_path):
         lab.up()
     assert "unknown rule keyword 'no_such_keyword'" in str(e.value)
     assert "rules" in e.value.hint
-    assert leftovers(lab) == NOTHING
+    assert leftovers(lab, host_links_before) == NOTHING
 
 
 def test_a_busy_name_is_refused_and_the_running_lab_is_untouched(nfwlab):
@@ -64,7 +74,7 @@ def test_failed_image_build_is_reported():
     assert "no-such-base:0 is neither present nor pullable" in res.stderr
 
 
-def test_down_after_an_interrupted_up_removes_everything():
+def test_down_after_an_interrupted_up_removes_everything(host_links_before):
     lab = Lab("pytest-killed")
     lab.down()
     proc = subprocess.Popen([*CLI, "--name", lab.name, "up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,4 +90,4 @@ def test_down_after_an_interrupted_up_removes_everything():
         proc.wait()
     assert dk.containers(lab.name), "the interrupted up should have left containers for down to remove"
     lab.down()
-    assert leftovers(lab) == NOTHING
+    assert leftovers(lab, host_links_before) == NOTHING
