@@ -63,8 +63,6 @@ def create_links(pairs: list[tuple[Endpoint, Endpoint]]) -> None:
 
 def configure_ends(ends: list[Endpoint]) -> None:
     """Addresses, bridge and link state of link ends that all live in one namespace, over one netlink socket."""
-    if not ends:
-        return
     with _ipr(ends[0].netns) as ns:
         for end in ends:
             idx = ns.link_lookup(ifname=end.ifname)[0]

@@ -272,7 +272,8 @@ class Lab:
             try:
                 self._compose().up()
             except NodeError:
-                self._check_firewalls_started()  # a firewall that died says why, better than compose
+                # A firewall that died says why, better than compose.
+                self._firewalls_not_started([e.name for e in self.vpc.endpoints])
                 raise
             pids = self._pids()
             self._wire(pids, topology.design)
@@ -323,20 +324,18 @@ class Lab:
                             f"fix the policy {self.policy.source}")
         return False
 
-    def _check_firewalls_started(self) -> bool:
+    def _firewalls_not_started(self, names: list[str]) -> list[str]:
+        """Which of these endpoints' engines have not started yet; one container listing for all."""
         running = dk.containers(self.name)
-        return all([self._check_firewall_started(e.name, running.get(e.name)) for e in self.vpc.endpoints])
+        return [n for n in names if not self._check_firewall_started(n, running.get(n))]
 
     def _wait_for_firewall(self, timeout: float) -> None:
         """Waits for every endpoint's "Engine started"; a firewall that exits is reported with its errors."""
         deadline = time.monotonic() + timeout
         waiting = [e.name for e in self.vpc.endpoints]
-        while True:
-            running = dk.containers(self.name)  # one listing per poll, however many endpoints
-            waiting = [n for n in waiting if not self._check_firewall_started(n, running.get(n))]
-            if not waiting:
-                return
+        while waiting := self._firewalls_not_started(waiting):
             if time.monotonic() > deadline:
+                running = dk.containers(self.name)
                 logs = {n: dk.logs(running[n].id, tail=30) for n in waiting if n in running}
                 raise WaitTimeout(f"Suricata did not report 'Engine started' within {timeout:g}s; its log:\n"
                                   + "\n".join(f"[{k}]\n{v}" for k, v in logs.items()),
