@@ -25,7 +25,6 @@ INTERNET = "internet"
 class LinkSpec:
     """A veth pair: (service, ifname, addresses, bridge) at each end."""
 
-    name: str
     a_service: str
     a_ifname: str
     a_addresses: tuple[IPv4Interface, ...]
@@ -60,7 +59,7 @@ class SubnetNode(Role):
 
     def links(self) -> list[LinkSpec]:
         addr = IPv4Interface(f"{self.ip}/{self.subnet.cidr.prefixlen}")
-        return [LinkSpec(self.service, self.service, "eth0", (addr,), ROUTER, router_port(self.service),
+        return [LinkSpec(self.service, "eth0", (addr,), ROUTER, router_port(self.service),
                          b_master=self.subnet.bridge)]
 
     def configure(self, pids: dict[str, int]) -> None:
@@ -101,9 +100,9 @@ class InternetGateway(Role):
     def links(self) -> list[LinkSpec]:
         inet = self.vpc.internet
         return [
-            LinkSpec(self.service, self.service, "eth0", (IPv4Interface(f"{IGW_LINK_GATEWAY}/{IGW_LINK_PREFIX}"),),
+            LinkSpec(self.service, "eth0", (IPv4Interface(f"{IGW_LINK_GATEWAY}/{IGW_LINK_PREFIX}"),),
                      ROUTER, IGW_PORT, (IPv4Interface(f"{IGW_LINK_ROUTER}/{IGW_LINK_PREFIX}"),)),
-            LinkSpec(f"{self.service}-internet", self.service, "eth1",
+            LinkSpec(self.service, "eth1",
                      (IPv4Interface(f"{inet.gateway_ip}/{inet.cidr.prefixlen}"),),
                      INTERNET, "eth0", (IPv4Interface(f"{inet.web_server}/{inet.cidr.prefixlen}"),)),
         ]
