@@ -11,10 +11,12 @@
 the end, also when tests fail). Options: --nfwlab-name NAME, --nfwlab-keep.
 `nfwlab_design` and `nfwlab_policy` switch it to a design / apply a firewall
 policy for one test (indirect parametrization); the policy fixture puts the
-lab's own policy back afterwards.
+lab's own policy back afterwards. `nfwlab_ports` hands out client ports that
+no earlier request of the session used (see its docstring for why).
 """
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -66,3 +68,21 @@ def nfwlab_policy(nfwlab, request):
         yield nfwlab
     finally:
         nfwlab.apply_policy(nfwlab.policy)
+
+
+# Above Linux's default ephemeral range (32768-60999), so no request that picks its own port takes one.
+FIRST_FREE_PORT, LAST_PORT = 61000, 65535
+
+
+@pytest.fixture(scope="session")
+def nfwlab_ports():
+    """Client ports never used before in the session: `port = next(nfwlab_ports)`, then
+    `lab.fetch(node, url, local_port=port)`.
+
+    Use one for each request whose alert a test waits for. The firewall remembers a dropped flow until
+    it times out (TcpIdleTimeoutSeconds, 350 s by default, as on AWS), and a new connection on the same
+    five-tuple is dropped silently as part of that old flow, without a new alert. A shared lab's flow
+    table fills with such flows: every request a test lets the kernel choose a port for may land on one.
+    (In nat-first every server's flow reaches the firewall from the NAT gateway's address, so the servers
+    share one port space there.)"""
+    return itertools.cycle(range(FIRST_FREE_PORT, LAST_PORT + 1))

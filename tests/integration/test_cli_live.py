@@ -44,13 +44,13 @@ def test_exec_passes_output_and_exit_code(nfwlab):
     assert unknown.returncode == 2 and "no node named 'server-z'" in unknown.stderr
 
 
-def test_alerts_follow_prints_new_alerts_in_aws_format(nfwlab):
+def test_alerts_follow_prints_new_alerts_in_aws_format(nfwlab, nfwlab_ports):
     nfwlab.switch("firewall-first")
     follower = subprocess.Popen([*CLI, "--name", nfwlab.name, "alerts", "--follow", "--format", "aws"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert "following" in follower.stderr.readline()  # it has taken its place in the log
-        nfwlab.fetch("server-b", "http://blocked.example/", timeout=2)
+        nfwlab.fetch("server-b", "http://blocked.example/", timeout=2, local_port=next(nfwlab_ports))
         line = follower.stdout.readline()
     finally:
         follower.terminate()

@@ -21,8 +21,9 @@ POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
 CLI = [sys.executable, "-m", "lab"]
 
 
-def dropped(lab, node, url):
-    result = lab.fetch(node, url, timeout=3)
+def dropped(lab, node, url, port=None):
+    """The request from `port` (see the nfwlab_ports fixture) is dropped."""
+    result = lab.fetch(node, url, timeout=3, local_port=port)
     assert result.status is None, f"expected the firewall to drop this request: {result.describe()}"
 
 
@@ -31,7 +32,7 @@ def started_at(lab):
 
 
 @pytest.mark.parametrize("nfwlab_policy", [POLICIES / "allow-domains.json"], indirect=True)
-def test_allow_list_passes_listed_names_and_drops_the_rest(nfwlab_policy):
+def test_allow_list_passes_listed_names_and_drops_the_rest(nfwlab_policy, nfwlab_ports):
     lab = nfwlab_policy
     lab.switch("firewall-first")
     # ".example.test" allows the domain itself and every subdomain.
@@ -41,7 +42,7 @@ def test_allow_list_passes_listed_names_and_drops_the_rest(nfwlab_policy):
     for scheme, field, signature in (("https", "tls.sni", "not matching any TLS allowlisted FQDNs"),
                                      ("http", "http.hostname", "not matching any HTTP allowlisted FQDNs")):
         mark = lab.log_mark()
-        dropped(lab, "server-a", f"{scheme}://blocked.example/")
+        dropped(lab, "server-a", f"{scheme}://blocked.example/", next(nfwlab_ports))
         record = lab.wait_for_alert({f"event.{field}": "blocked.example"}, since=mark, aws=True)
         assert record["event"]["alert"]["signature"] == signature
         assert record["event"]["src_ip"] == SERVER_A
@@ -49,13 +50,13 @@ def test_allow_list_passes_listed_names_and_drops_the_rest(nfwlab_policy):
 
 
 @pytest.mark.parametrize("nfwlab_policy", [POLICIES / "strict-allow.yaml"], indirect=True)
-def test_strict_order_default_actions_drop_and_log_an_unlisted_destination(nfwlab_policy):
+def test_strict_order_default_actions_drop_and_log_an_unlisted_destination(nfwlab_policy, nfwlab_ports):
     lab = nfwlab_policy
     lab.switch("nat-first")
     assert lab.fetch("server-a", "https://allowed.example/").status == 200
     assert lab.fetch("server-a", "http://allowed.example/").status == 200
     mark = lab.log_mark()
-    dropped(lab, "server-a", "https://example.test/")
+    dropped(lab, "server-a", "https://example.test/", next(nfwlab_ports))
     record = lab.wait_for_alert({"event.dest_port": 443, "event.alert.signature": "aws:alert_established action"},
                                 since=mark, aws=True)
     event = record["event"]
@@ -80,11 +81,11 @@ def test_home_net_trap_nat_first_is_neither_blocked_nor_logged(nfwlab_policy):
 
 
 @pytest.mark.parametrize("nfwlab_policy", [POLICIES / "home-net-trap.json"], indirect=True)
-def test_home_net_trap_firewall_first_still_blocks_and_logs(nfwlab_policy):
+def test_home_net_trap_firewall_first_still_blocks_and_logs(nfwlab_policy, nfwlab_ports):
     lab = nfwlab_policy
     lab.switch("firewall-first")
     mark = lab.log_mark()
-    dropped(lab, "server-a", "https://blocked.example/")
+    dropped(lab, "server-a", "https://blocked.example/", next(nfwlab_ports))
     record = lab.wait_for_alert({"event.tls.sni": "blocked.example"}, since=mark, aws=True)
     assert record["event"]["src_ip"] == SERVER_A
     assert record["event"]["alert"]["signature"] == "matching TLS denylisted FQDNs"
@@ -112,7 +113,7 @@ def broken_policies(tmp_path):
     ]
 
 
-def test_a_broken_policy_is_refused_and_the_previous_one_keeps_filtering(nfwlab, tmp_path):
+def test_a_broken_policy_is_refused_and_the_previous_one_keeps_filtering(nfwlab, nfwlab_ports, tmp_path):
     nfwlab.switch("firewall-first")
     before = nfwlab.running_policy()
     containers = started_at(nfwlab)
@@ -124,7 +125,7 @@ def test_a_broken_policy_is_refused_and_the_previous_one_keeps_filtering(nfwlab,
         assert nfwlab.running_policy() == before
     # Still the deny list, in the same engine and containers.
     mark = nfwlab.log_mark()
-    dropped(nfwlab, "server-b", "https://blocked.example/")
+    dropped(nfwlab, "server-b", "https://blocked.example/", next(nfwlab_ports))
     assert nfwlab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)["src_ip"] == "10.0.140.23"
     assert nfwlab.fetch("server-b", "https://allowed.example/").status == 200
     assert started_at(nfwlab) == containers
@@ -148,7 +149,7 @@ def test_flow_log_has_both_directions_of_a_finished_connection(nfwlab):
     assert back["event"]["dest_ip"] == NAT_GATEWAY and back["event"]["src_port"] == 80
 
 
-def test_engine_options_restart_only_the_engine(nfwlab, tmp_path):
+def test_engine_options_restart_only_the_engine(nfwlab, nfwlab_ports, tmp_path):
     path = tmp_path / "continue.json"
     path.write_text(json.dumps({
         "FirewallPolicy": {"StatefulRuleGroupReferences": [{"ResourceArn": "deny-domains"}],
@@ -163,7 +164,7 @@ def test_engine_options_restart_only_the_engine(nfwlab, tmp_path):
         _, argv, _ = nfwlab.exec("firewall", ["sh", "-c", 'tr "\\0" " " < /proc/$(pidof suricata)/cmdline'])
         assert "exception-policy=ignore" in argv and "flow-timeouts.tcp.established=600" in argv
         mark = nfwlab.log_mark()
-        dropped(nfwlab, "server-a", "https://blocked.example/")
+        dropped(nfwlab, "server-a", "https://blocked.example/", next(nfwlab_ports))
         nfwlab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)
     finally:
         back = nfwlab.apply_policy(nfwlab.policy)

@@ -25,9 +25,10 @@ REQUESTS = [  # scheme, the alert's app-layer field, signature
 ]
 
 
-def blocked_request_alert(lab, node, scheme, field):
+def blocked_request_alert(lab, node, scheme, field, port):
+    """The alert for one blocked request from `port` (from the nfwlab_ports fixture)."""
     mark = lab.log_mark()
-    result = lab.fetch(node, f"{scheme}://{BLOCKED}/", timeout=3)
+    result = lab.fetch(node, f"{scheme}://{BLOCKED}/", timeout=3, local_port=port)
     assert not result.ok, f"the firewall let a denylisted request through: {result.describe()}"
     assert result.status is None, "a blocked request gets no HTTP response at all (dropped, not rejected)"
     return lab.wait_for_alert({field: BLOCKED}, since=mark, timeout=10)
@@ -44,18 +45,18 @@ def assert_alert(alert, src_ip, field, signature):
 
 
 @pytest.mark.parametrize("scheme, field, signature", REQUESTS)
-def test_nat_first_alert_names_the_nat_gateway(nfwlab, scheme, field, signature):
+def test_nat_first_alert_names_the_nat_gateway(nfwlab, nfwlab_ports, scheme, field, signature):
     nfwlab.switch("nat-first")
     for node in ("server-a", "server-b"):
-        alert = blocked_request_alert(nfwlab, node, scheme, field)
+        alert = blocked_request_alert(nfwlab, node, scheme, field, next(nfwlab_ports))
         assert_alert(alert, NAT_GATEWAY, field, signature)
 
 
 @pytest.mark.parametrize("scheme, field, signature", REQUESTS)
-def test_firewall_first_alert_names_the_server(nfwlab, scheme, field, signature):
+def test_firewall_first_alert_names_the_server(nfwlab, nfwlab_ports, scheme, field, signature):
     nfwlab.switch("firewall-first")
     for node, ip in SERVER_IP.items():
-        alert = blocked_request_alert(nfwlab, node, scheme, field)
+        alert = blocked_request_alert(nfwlab, node, scheme, field, next(nfwlab_ports))
         assert_alert(alert, ip, field, signature)
     # The sid and the app-layer record are those of AWS's generated rules.
     assert alert["alert"]["signature_id"] == (1 if field == "tls.sni" else 2)
@@ -79,7 +80,7 @@ def router_tables(lab):
     return kernel.lab_routes(kernel.netns_path(pid), set(association_tables(lab.vpc).values()))
 
 
-def test_switching_back_and_forth_restarts_no_container(nfwlab):
+def test_switching_back_and_forth_restarts_no_container(nfwlab, nfwlab_ports):
     def started():
         return {s: dk.client().containers.get(c.id).attrs["State"]["StartedAt"]
                 for s, c in dk.containers(nfwlab.name).items()}
@@ -92,7 +93,7 @@ def test_switching_back_and_forth_restarts_no_container(nfwlab):
         assert nfwlab.design == design
         assert router_tables(nfwlab) == {(r.table, str(r.dst)) for r in
                                          kernel_routes(nfwlab.vpc, nfwlab.load_design(design))}
-        alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni")
+        alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni", next(nfwlab_ports))
         assert alert["src_ip"] == source
         assert nfwlab.fetch("server-a", f"https://{ALLOWED}/").status == 200
     assert started() == before
@@ -110,10 +111,10 @@ def key_paths(record, prefix=""):
 
 
 @pytest.mark.parametrize("design, source", [("nat-first", NAT_GATEWAY), ("firewall-first", SERVER_IP["server-a"])])
-def test_alert_log_in_aws_format_has_every_key_of_the_real_alert(nfwlab, design, source):
+def test_alert_log_in_aws_format_has_every_key_of_the_real_alert(nfwlab, nfwlab_ports, design, source):
     nfwlab.switch(design)
     mark = nfwlab.log_mark()
-    alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni")
+    alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni", next(nfwlab_ports))
     # The line the ALERT log (alert.log, as AWS delivers it) got for this alert.
     record = nfwlab.wait_for_alert({"event.flow_id": alert["flow_id"]}, since=mark, aws=True)
     assert record["event"] == alert
