@@ -369,6 +369,17 @@ class Lab:
         self._write_state(design=topology.name, design_file=topology.design.source)
         return took
 
+    @contextmanager
+    def running(self, design: str | None = None) -> Iterator[Lab]:
+        """The lab up for a `with` block and removed at its end, also when the block fails. Whatever an
+        earlier, interrupted run left under this name is removed first."""
+        self.down()
+        self.up(design)
+        try:
+            yield self
+        finally:
+            self.down()
+
     # ---------------------------------------------------------------- policy
     @contextmanager
     def _policy_lock(self) -> Iterator[None]:

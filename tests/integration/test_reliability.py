@@ -69,10 +69,7 @@ def test_a_thousand_blocked_requests_give_a_thousand_alerted_flows():
 
     On a lab of its own: the firewall keeps its 1,000 dropped flows for TcpIdleTimeoutSeconds, and in the
     session's lab a later test's request could land on one of them and be dropped without an alert."""
-    lab = Lab("pytest-r3")
-    lab.down()
-    lab.up("firewall-first")
-    try:
+    with Lab("pytest-r3").running("firewall-first") as lab:
         mark = lab.log_mark()
         script = ("seq 500 | xargs -P 25 -I{} curl -sk -o /dev/null --max-time 0.7 https://blocked.example/; "
                   "ok=0; for i in $(seq 20); do "
@@ -88,8 +85,6 @@ def test_a_thousand_blocked_requests_give_a_thousand_alerted_flows():
                     if a["event"].get("tls", {}).get("sni") == "blocked.example"}
         wait_until("1,000 alerted flows", lambda: len(flows()) >= 1000, timeout=30)
         seen = flows()
-    finally:
-        lab.down()
     assert len(seen) == 1000
     by_source = {ip: sum(1 for _, src in seen if src == ip) for ip in SERVERS.values()}
     assert by_source == {ip: 500 for ip in SERVERS.values()}

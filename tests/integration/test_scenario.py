@@ -163,10 +163,7 @@ def test_no_node_has_a_way_out_of_the_lab(nfwlab):
 
 
 def test_a_second_lab_with_its_own_domains_runs_beside_the_first(nfwlab):
-    other = Lab("pytest-second", domains=["shop.test", "blocked.example"])
-    other.down()
-    other.up("firewall-first")
-    try:
+    with Lab("pytest-second", domains=["shop.test", "blocked.example"]).running("firewall-first") as other:
         assert other.fetch("server-a", "https://shop.test/").status == 200
         # allowed.example is not served by the second lab's internet: no such name.
         missing = other.fetch("server-a", "https://allowed.example/", timeout=2)
@@ -176,6 +173,4 @@ def test_a_second_lab_with_its_own_domains_runs_beside_the_first(nfwlab):
         assert other.wait_for_alert({"tls.sni": BLOCKED}, since=mark)["src_ip"] == SERVER_IP["server-b"]
         # The first lab is untouched and still answers.
         assert nfwlab.fetch("server-a", f"https://{ALLOWED}/").status == 200
-    finally:
-        other.down()
     assert dk.containers("pytest-second") == {}

@@ -53,10 +53,7 @@ def blocked_alert(lab, server, mark):
 
 
 def test_multi_az_alerts_name_the_az_of_the_endpoint_that_saw_the_flow():
-    lab = Lab("pytest-maz", topology="multi-az")
-    lab.down()
-    lab.up()
-    try:
+    with Lab("pytest-maz", topology="multi-az").running() as lab:
         for server, az in (("server-a", "ap-northeast-1a"), ("server-c", "ap-northeast-1c")):
             record = blocked_alert(lab, server, lab.log_mark())
             assert record["availability_zone"] == az
@@ -65,8 +62,6 @@ def test_multi_az_alerts_name_the_az_of_the_endpoint_that_saw_the_flow():
         live = lab.trace_live("server-c", "allowed.example", 443)
         assert live["request"].status == 200 and live["agrees"], live
         assert live["firewall_logged"]["availability_zone"] == "ap-northeast-1c"
-    finally:
-        lab.down()
     assert dk.containers("pytest-maz") == {}
 
 
@@ -118,10 +113,7 @@ def test_trace_live_agrees_with_the_static_trace(nfwlab):
 
 
 def test_fifty_servers_each_alerted_with_its_own_source():
-    lab = Lab("pytest-scale", topology="scale-50")
-    lab.down()
-    lab.up()
-    try:
+    with Lab("pytest-scale", topology="scale-50").running() as lab:
         assert len(lab.vpc.servers) == 50
         mark = lab.log_mark()
         results = {}
@@ -139,6 +131,4 @@ def test_fifty_servers_each_alerted_with_its_own_source():
         lab.alert_log.wait_for({"event.tls.sni": BLOCKED}, since=mark.alert, count=50, timeout=30)
         sources = {a["event"]["src_ip"] for a in lab.alerts(since=mark, aws=True)}
         assert sources == {str(s.ip) for s in lab.vpc.servers}
-    finally:
-        lab.down()
     assert dk.containers("pytest-scale") == {}
