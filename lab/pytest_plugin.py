@@ -76,8 +76,8 @@ FIRST_FREE_PORT, LAST_PORT = 61000, 65535
 
 @pytest.fixture(scope="session")
 def nfwlab_ports():
-    """Client ports never used before in the session: `port = next(nfwlab_ports)`, then
-    `lab.fetch(node, url, local_port=port)`.
+    """Client ports never used before in the session (it has 4,536 before it starts again at 61000):
+    `port = next(nfwlab_ports)`, then `lab.fetch(node, url, local_port=port)`.
 
     Use one for each request whose alert a test waits for. The firewall remembers a dropped flow until
     it times out (TcpIdleTimeoutSeconds, 350 s by default, as on AWS), and a new connection on the same
