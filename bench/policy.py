@@ -70,10 +70,10 @@ def run(sizes: list[int], runs: int) -> dict:
                     assert alert["verdict"]["action"] == "drop"
                 for w in workers:
                     w.join()
-                rows["check"].append(r["check_seconds"])
-                rows["reload"].append(r["apply_seconds"])
+                rows["check"].append(r.check_seconds)
+                rows["reload"].append(r.apply_seconds)
                 rows["total"].append(applied - t0)
-            results[n] = {k: summary(v) for k, v in rows.items()} | {"suricata_rules": r["rules"]}
+            results[n] = {k: summary(v) for k, v in rows.items()} | {"suricata_rules": r.rules}
         lab.apply_policy(lab.policy)
     finally:
         lab.down()
@@ -93,7 +93,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'domains':>8} {'rules':>6} {'check (s)':>16} {'reload (s)':>16} {'apply→enforcing (s)':>22}")
     for n, r in results.items():
-        def cell(k):
+        def cell(k, r=r):
             return f"{r[k]['median']:.2f} ({r[k]['min']:.2f}-{r[k]['max']:.2f})"
         print(f"{n:>8} {r['suricata_rules']:>6} {cell('check'):>16} {cell('reload'):>16} {cell('total'):>22}")
 

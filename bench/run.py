@@ -193,7 +193,8 @@ def table(r: dict) -> str:
     """The results as the README's Markdown table."""
     rows = ["| figure | measured (median (min-max)) | target |", "|---|---|---|"]
     if "P1" in r:
-        rows.append(f"| P1 warm `up` until server-a's allowed request succeeds | {_c(r['P1']['up_until_allowed_request_s'])}"
+        rows.append("| P1 warm `up` until server-a's allowed request succeeds | "
+                    f"{_c(r['P1']['up_until_allowed_request_s'])}"
                     f" | {TARGETS['P1']} |")
     if "P2" in r:
         rows.append(f"| P2 design switch | {_c(r['P2']['switch_s'], 'ms', 1000, 1)}; established TCP connection "
@@ -223,7 +224,8 @@ def table(r: dict) -> str:
     if "P7" in r:
         p = r["P7"]
         tests = f"; full test suite {p['test_suite_s']:.0f} s ({p['test_suite_result']})" if "test_suite_s" in p else ""
-        rows.append(f"| P7 cold image build (no registry, debootstrap base) | {p['cold_image_build_s']:.0f} s{tests} | - |")
+        rows.append(f"| P7 cold image build (no registry, debootstrap base) | {p['cold_image_build_s']:.0f} s{tests}"
+                    " | - |")
     return "\n".join(rows)
 
 

@@ -6,8 +6,8 @@
 Lab `bench-tput` in firewall-first (server-a -> firewall -> NAT gateway ->
 internet gateway -> internet), iperf3 from server-a to the internet node's
 203.0.113.10, MTU 1500, 1 and 4 parallel streams. "Bypassed" replaces the
-firewall node's FORWARD -> NFQUEUE rule with ACCEPT for the measurement (same
-path, same hops, no Suricata), then puts it back.
+firewall node's queue rule with ACCEPT for the measurement (same path, same
+hops, no Suricata: `Lab.engines.bypassed()`), then puts it back.
 """
 from __future__ import annotations
 
@@ -17,15 +17,10 @@ import os
 import platform
 import statistics
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from lab import Lab
-from lab import docker as dk
-from lab import kernel
-from lab.nodes import NFQ_QUEUES
-
-# The firewall node's rule, as lab/nodes.py installs it (put back after the bypassed measurement).
-QUEUE = ["-j", "NFQUEUE", *(["--queue-num", "0"] if NFQ_QUEUES == 1 else ["--queue-balance", f"0:{NFQ_QUEUES - 1}"])]
 
 
 def iperf(lab: Lab, streams: int, seconds: int) -> float:
@@ -37,19 +32,13 @@ def iperf(lab: Lab, streams: int, seconds: int) -> float:
 
 
 def measure(lab: Lab, seconds: int, runs: int) -> dict:
-    fw = dk.containers(lab.name)[lab.vpc.firewall.name]
     out = {}
     for mode in ("firewall", "bypassed"):
-        if mode == "bypassed":
-            kernel.iptables(fw.pid, "-R", "FORWARD", "1", "-j", "ACCEPT")
-        try:
+        with lab.engines.bypassed() if mode == "bypassed" else nullcontext():
             for streams in (1, 4):
                 samples = [iperf(lab, streams, seconds) for _ in range(runs)]
                 out[f"{mode}_{streams}"] = {"n": len(samples), "median": round(statistics.median(samples), 2),
                                             "min": round(min(samples), 2), "max": round(max(samples), 2)}
-        finally:
-            if mode == "bypassed":
-                kernel.iptables(fw.pid, "-R", "FORWARD", "1", *QUEUE)
     for streams in (1, 4):
         out[f"ratio_{streams}"] = round(out[f"firewall_{streams}"]["median"] / out[f"bypassed_{streams}"]["median"], 3)
     return out
@@ -63,7 +52,7 @@ def run(seconds: int, runs: int) -> dict:
         lab.exec("internet", ["iperf3", "-s", "-D"])
         time.sleep(0.3)  # iperf3 -D returns before it listens; nothing to wait on but its socket
         results = measure(lab, seconds, runs)
-        assert lab.status()["firewall_engine"] == "running"
+        assert lab.status().firewall_engine == "running"
     finally:
         lab.down()
     return {"seconds": seconds, "runs": runs, "gbit_per_s": results}

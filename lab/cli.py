@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .diagram import write as write_diagram
 from .errors import ConfigError, LabError
-from .lab import DEFAULT_DESIGN, DEFAULT_POLICY, Lab, build_images, design_names
+from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, Lab, build_images, topology_names
 from .logs import describe
 from .policy import load_policy
 
@@ -27,13 +28,13 @@ def cmd_up(args) -> int:
     lab = Lab(args.name, policy_file=args.policy or DEFAULT_POLICY, rule_group_files=args.rule_group or [],
               rules_file=args.rules, domains=args.domains.split(",") if args.domains else None,
               home_net=args.home_net)
-    took = lab.up(args.design)
+    took = lab.up(args.topology)
     if args.json:
-        _print_json({"name": lab.name, "design": lab.design, "topology": lab.topology.design.source,
+        _print_json({"name": lab.name, "topology": lab.topology_name, "topology_file": lab.topology.source,
                      "seconds": round(took, 3), "alert_log": str(lab.alert_log.path)})
     else:
         v = lab.vpc
-        print(f"lab {lab.name} is up in design {lab.design} ({took:.1f}s): {len(v.servers)} server(s), "
+        print(f"lab {lab.name} is up with topology {lab.topology_name} ({took:.1f}s): {len(v.servers)} server(s), "
               f"{len(v.nat_gateways)} NAT gateway(s), {len(v.endpoints)} firewall endpoint(s)")
         print(f"  firewall policy: {lab.policy.name} ({lab.policy.rule_order}, HOME_NET {lab.home_net})")
         print(f"  ALERT log: {lab.alert_log.path}")
@@ -45,57 +46,56 @@ def cmd_up(args) -> int:
 def cmd_down(args) -> int:
     report = Lab(args.name).down()
     if args.json:
-        _print_json(report)
+        _print_json(report.as_dict())
     else:
-        print(f"lab {args.name} is down: removed {report['containers']} container(s)"
-              + (f", state {report['state_dir']}" if report["state_dir"] else ""))
+        print(f"lab {args.name} is down: removed {report.containers} container(s)"
+              + (f", state {report.state_dir}" if report.state_dir else ""))
     return 0
 
 
 def cmd_status(args) -> int:
     st = Lab(args.name).status()
     if args.json:
-        _print_json(st)
-        return 0 if st["design"] else 4
-    if not st["design"] and all(v == "missing" for v in st["nodes"].values()):
+        _print_json(st.as_dict())
+        return 0 if st.up else 4
+    if not st.up and all(v == "missing" for v in st.nodes.values()):
         print(f"lab {args.name} is down")
         return 4
-    print(f"lab {st['name']}: {st['phase']}, design {st['design']}")
-    for node, status in st["nodes"].items():
+    print(f"lab {st.name}: {st.phase}, topology {st.topology}")
+    for node, status in st.nodes.items():
         print(f"  {node:<18} {status}")
-    print(f"  firewall engine    {st['firewall_engine']}")
-    print(f"  topology           {st['topology']}")
-    policy = st.get("policy") or {}
+    print(f"  firewall engine    {st.firewall_engine}")
+    print(f"  topology file      {st.topology_file}")
+    policy = st.policy
     print(f"  policy             {policy.get('name')} ({policy.get('rule_order')}; {policy.get('source')})")
-    print(f"  HOME_NET           {st['home_net']}")
-    print(f"  domains served     {', '.join(st['domains'] or [])}")
-    print(f"  ALERT log          {st['alert_log']}")
-    print(f"  FLOW log           {st['flow_log']}")
-    print(f"  EVE log            {', '.join(st['eve_json'])}")
-    return 0 if st["design"] and st["firewall_engine"] == "running" else 5
+    print(f"  HOME_NET           {st.home_net}")
+    print(f"  domains served     {', '.join(st.domains)}")
+    print(f"  ALERT log          {st.alert_log}")
+    print(f"  FLOW log           {st.flow_log}")
+    print(f"  EVE log            {', '.join(st.eve_json)}")
+    return 0 if st.up and st.firewall_engine == "running" else 5
 
 
-def cmd_design(args) -> int:
+def cmd_switch(args) -> int:
     lab = Lab(args.name)
-    before = lab.design
-    took = lab.switch(args.design)
+    before = lab.topology_name
+    took = lab.switch(args.topology)
     if args.json:
-        _print_json({"from": before, "to": lab.design, "seconds": round(took, 4)})
+        _print_json({"from": before, "to": lab.topology_name, "seconds": round(took, 4)})
     else:
-        print(f"design {before} -> {lab.design}: routes replaced in {took * 1000:.1f} ms, no container restarted")
+        print(f"route tables {before} -> {lab.topology_name}: routes replaced in {took * 1000:.1f} ms, "
+              "no container restarted")
     return 0
 
 
 def cmd_routes(args) -> int:
     lab = Lab(args.name)
     if args.diff:
-        print(lab.route_table_diff(args.diff, args.design), end="")
-        return 0
-    out = lab.route_tables(args.design, as_json=args.json)
-    if args.json:
-        _print_json(out)
+        print(lab.route_table_diff(args.diff, args.topology), end="")
+    elif args.json:
+        _print_json(lab.route_tables_json(args.topology))
     else:
-        print(out, end="")
+        print(lab.route_tables(args.topology), end="")
     return 0
 
 
@@ -110,8 +110,7 @@ def cmd_exec(args) -> int:
 def cmd_curl(args) -> int:
     res = Lab(args.name).fetch(args.node, args.url, timeout=args.timeout)
     if args.json:
-        _print_json({"node": res.node, "url": res.url, "status": res.status, "ok": res.ok,
-                     "curl_exit": res.curl_exit, "error": res.error, "seconds": round(res.seconds, 3)})
+        _print_json(res.as_dict())
     else:
         print(res.describe())
     return 0 if res.ok else 1
@@ -164,25 +163,26 @@ def cmd_policy(args) -> int:
         lab = Lab(args.name)
         result = lab.apply_policy(args.files[0], args.files[1:])
         if args.json:
-            _print_json(result)
+            _print_json(result.as_dict())
         else:
-            for w in result["warnings"]:
+            for w in result.warnings:
                 print(f"warning: {w}", file=sys.stderr)
-            for n in result["notes"]:
+            for n in result.notes:
                 print(f"note: {n}")
-            how = "engine restarted in its node" if result["engine_restarted"] else "rules reloaded in the running engine"
-            print(f"policy {result['policy']} enforced: {result['rules']} rules, HOME_NET {result['home_net']}; "
-                  f"checked in {result['check_seconds']:.2f}s, {how} in {result['apply_seconds']:.2f}s")
+            how = "engine restarted in its node" if result.engine_restarted else "rules reloaded in the running engine"
+            print(f"policy {result.policy} enforced: {result.rules} rules, HOME_NET {result.home_net}; "
+                  f"checked in {result.check_seconds:.2f}s, {how} in {result.apply_seconds:.2f}s")
         return 0
     if args.action == "check":
         if not args.files:
             raise LabError("policy check needs a file", "nfwlab policy check POLICY.json [RULE-GROUP.json ...]")
         lab = Lab(args.name)
         policy = load_policy(args.files[0], args.files[1:])
-        rendered = lab.check_policy(policy) if lab.design else lab.render(policy)
+        rendered = lab.check_policy(policy) if lab.topology_name else lab.render(policy)
         for w in rendered.warnings:
             print(f"warning: {w}", file=sys.stderr)
-        checked = "our checks and Suricata's test mode" if lab.design else "our checks (no lab running: Suricata " \
+        checked = "our checks and Suricata's test mode" if lab.topology_name else \
+            "our checks (no lab running: Suricata " \
             "checks it on `up`)"
         print(f"policy {policy.name} is valid ({checked}): {len([o for o in rendered.origins if o])} rules")
         return 0
@@ -221,18 +221,17 @@ def cmd_trace(args) -> int:
     dest, port = _dest_port(args.dest)
     if args.live:
         res = lab.trace_live(args.source, dest, port)
-        t, live = res["static"], res["firewall_logged"]
+        live = res.firewall_logged
         if args.json:
-            _print_json({"static": _trace_json(t), "request": res["request"].describe(), "firewall_logged": live,
-                         "agrees": res["agrees"]})
+            _print_json(res.as_dict(_trace_json))
         else:
-            print(t.describe())
-            print(f"live: {res['request'].describe()}")
-            print("live: the firewall logged " + (f"source {live['source']} in {live['availability_zone']} "
-                                                   f"({live['log']})" if live else "nothing for this flow"))
-            print("live: agrees with the static trace" if res["agrees"] else "live: DIFFERS from the static trace")
-        return 0 if res["agrees"] else 1
-    t = lab.trace(args.source, dest, port, args.design)
+            print(res.static.describe())
+            print(f"live: {res.request.describe()}")
+            print("live: the firewall logged " + (f"source {live.source} in {live.availability_zone} "
+                                                   f"({live.log})" if live else "nothing for this flow"))
+            print("live: agrees with the static trace" if res.agrees else "live: DIFFERS from the static trace")
+        return 0 if res.agrees else 1
+    t = lab.trace(args.source, dest, port, args.topology)
     if args.json:
         _print_json(_trace_json(t))
     else:
@@ -242,7 +241,7 @@ def cmd_trace(args) -> int:
 
 def cmd_check(args) -> int:
     lab = Lab(args.name)
-    traces = lab.check(args.design)
+    traces = lab.check(args.topology)
     if args.json:
         _print_json([_trace_json(t) for t in traces])
     else:
@@ -269,7 +268,7 @@ def cmd_who(args) -> int:
 
 def cmd_diagram(args) -> int:
     lab = Lab(args.name)
-    graph = lab.diagram(args.design, args.server, args.dest)
+    graph = lab.diagram(args.topology, args.server, args.dest)
     if not args.out:
         print(graph.source, end="")
         return 0
@@ -277,7 +276,7 @@ def cmd_diagram(args) -> int:
         out = write_diagram(graph, Path(args.out))
     except ValueError as e:
         raise ConfigError(str(e), "write --out FILE.svg, .png, .pdf or .dot") from None
-    print(f"diagram of {args.design or lab.topology.name} written to {out}")
+    print(f"diagram of {args.topology or lab.topology.name} written to {out}")
     return 0
 
 
@@ -318,18 +317,24 @@ def parser() -> argparse.ArgumentParser:
                                 "AWS Network Firewall (real Suricata 7).")
     p.add_argument("--name", default="default", help="lab name (several labs can run at once); default: default")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    designs = design_names()
+    topologies = " | ".join(topology_names())
 
-    def add(name: str, fn, help_: str, json_flag: bool = True) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, json_flag: bool = True,
+            aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_, aliases=list(aliases))
         sp.set_defaults(fn=fn)
         if json_flag:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
         return sp
 
+    def topology_option(sp: argparse.ArgumentParser, help_: str) -> None:
+        sp.add_argument("--topology", "--design", dest="topology", metavar="TOPOLOGY",
+                        help=f"{help_} (--design is an older name for it)")
+
     sp = add("up", cmd_up, "start the lab")
-    sp.add_argument("--topology", "--design", dest="design", default=DEFAULT_DESIGN, metavar="TOPOLOGY",
-                    help=f"{' | '.join(designs)} (topologies/) or a topology file (default {DEFAULT_DESIGN})")
+    sp.add_argument("--topology", "--design", dest="topology", default=DEFAULT_TOPOLOGY, metavar="TOPOLOGY",
+                    help=f"{topologies} (topologies/) or a topology file (default {DEFAULT_TOPOLOGY}); "
+                    "--design is an older name for it")
     sp.add_argument("--domains", help="comma-separated names the emulated internet serves "
                     "(default: the topology's internet.domains)")
     sp.add_argument("--home-net", help="the firewall's HOME_NET, comma-separated CIDRs (default: the VPC CIDR, as AWS)")
@@ -340,13 +345,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--rule-group", action="append", metavar="FILE",
                     help="a rule group the policy references (repeatable)")
     add("down", cmd_down, "remove everything the lab made (also after a crash)")
-    add("status", cmd_status, "show the lab's nodes, design and firewall engine")
-    sp = add("design", cmd_design, "switch the running lab to a topology that differs only in its route tables "
-             "(routes only, no restart)")
-    sp.add_argument("design", metavar="TOPOLOGY", help=f"{' | '.join(designs)} or a topology file")
+    add("status", cmd_status, "show the lab's nodes, topology and firewall engine")
+    sp = add("switch", cmd_switch, "switch the running lab to the route tables of a topology that differs only "
+             "in its route tables (routes only, no restart; `design` is an older name for it)", aliases=("design",))
+    sp.add_argument("topology", metavar="TOPOLOGY", help=f"{topologies} or a topology file")
     sp = add("routes", cmd_routes, "print the route tables as AWS shows them (--json: describe-route-tables)")
-    sp.add_argument("--design", metavar="TOPOLOGY", help="another topology's route tables (same VPC)")
-    sp.add_argument("--diff", metavar="TOPOLOGY", help="print only what changes from the running (or --design) "
+    topology_option(sp, "another topology's route tables (same VPC)")
+    sp.add_argument("--diff", metavar="TOPOLOGY", help="print only what changes from the running (or --topology) "
                     "route tables to this topology's")
     sp = add("exec", cmd_exec, "run a command in a node: nfwlab exec server-a -- ip route", json_flag=False)
     sp.add_argument("node")
@@ -374,17 +379,17 @@ def parser() -> argparse.ArgumentParser:
              "(--live: send one and compare with the firewall's log)")
     sp.add_argument("source", help="a server of the topology")
     sp.add_argument("dest", help="DEST[:PORT]: a domain the internet serves, an address or a server (port 443)")
-    sp.add_argument("--design", metavar="TOPOLOGY", help="trace another topology instead of the running one")
+    topology_option(sp, "trace another topology instead of the running one")
     sp.add_argument("--live", action="store_true", help="also send one real request and confirm")
     sp = add("check", cmd_check, "trace every server to the internet; exit 1 on any warning (asymmetric "
              "routing, firewall not crossed, source in the firewall's subnet, HOME_NET)")
-    sp.add_argument("--design", metavar="TOPOLOGY", help="check another topology instead of the running one")
+    topology_option(sp, "check another topology instead of the running one")
     sp = add("who", cmd_who, "name the server behind an alert (the latest, or FLOW_ID): from its source "
              "address, or from the NAT gateway's translation log")
     sp.add_argument("flow_id", nargs="?", type=int, help="the alert's flow_id (default: the latest alert)")
     sp = add("diagram", cmd_diagram, "draw the VPC with a server's request path and the address the firewall "
              "sees (Graphviz)", json_flag=False)
-    sp.add_argument("--design", metavar="TOPOLOGY", help="another topology instead of the running one")
+    topology_option(sp, "another topology instead of the running one")
     sp.add_argument("--server", help="whose request to follow (default: the first server)")
     sp.add_argument("--dest", help="where to (default: the first name the internet serves)")
     sp.add_argument("--out", help="FILE.svg, .png, .pdf or .dot (default: the DOT source on stdout)")

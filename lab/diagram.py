@@ -13,16 +13,16 @@ from pathlib import Path
 
 import graphviz
 
-from .model import Design, Vpc
+from .model import RouteTables, Vpc
 from .trace import Trace, trace
 
 REQUEST, RESPONSE, QUIET = "#c0392b", "#2471a3", "#7f8c8d"
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 
-def _subnet_label(vpc: Vpc, design: Design, subnet: str) -> str:
+def _subnet_label(vpc: Vpc, tables: RouteTables, subnet: str) -> str:
     s = vpc.subnet(subnet)
-    table = design.table_for(subnet)
+    table = tables.table_for(subnet)
     lines = [f"<B>{s.name}</B> {s.cidr}"]
     if table:
         lines.append(f"route table {table.name}")
@@ -30,12 +30,12 @@ def _subnet_label(vpc: Vpc, design: Design, subnet: str) -> str:
     return "<" + "<BR/>".join(lines) + ">"
 
 
-def draw(vpc: Vpc, design: Design, t: Trace) -> graphviz.Digraph:
-    """The diagram of `design` with the path of trace `t` highlighted."""
+def draw(vpc: Vpc, tables: RouteTables, t: Trace) -> graphviz.Digraph:
+    """The diagram of `tables` with the path of trace `t` highlighted."""
     seen = {s.endpoint: s for s in t.request.seen}
     g = graphviz.Digraph("nfwlab", graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "12", "labelloc": "t", "compound": "true",
-        "label": f"{design.name}: {t.source} → {t.dest}; the firewall sees "
+        "label": f"{tables.name}: {t.source} → {t.dest}; the firewall sees "
                  f"{t.firewall_sees if t.firewall_sees else 'nothing'}"},
         node_attr={"fontname": "Helvetica", "fontsize": "11", "shape": "box", "style": "rounded,filled",
                    "fillcolor": "white"},
@@ -51,7 +51,7 @@ def draw(vpc: Vpc, design: Design, t: Trace) -> graphviz.Digraph:
                 z.attr(label=az, style="dashed", color=QUIET)
                 for s in subnets:
                     with z.subgraph(name=f"cluster_subnet_{s.name}") as c:
-                        c.attr(label=_subnet_label(vpc, design, s.name), style="rounded,filled",
+                        c.attr(label=_subnet_label(vpc, tables, s.name), style="rounded,filled",
                                fillcolor="#f4f6f7", color=QUIET, fontsize="10")
                         members = [(x.name, f"{x.name}\\n{x.ip}", "server") for x in vpc.servers if x.subnet == s.name]
                         members += [(n.name, f"NAT gateway {n.name}\\n{n.private_ip} (EIP {n.elastic_ip})", "nat")
@@ -75,11 +75,11 @@ def draw(vpc: Vpc, design: Design, t: Trace) -> graphviz.Digraph:
     return g
 
 
-def diagram(vpc: Vpc, design: Design, server: str | None = None, dest: str | None = None,
+def diagram(vpc: Vpc, tables: RouteTables, server: str | None = None, dest: str | None = None,
             port: int = 443) -> graphviz.Digraph:
     """The diagram of a server's request (default: the first server to the first name the internet serves)."""
-    t = trace(vpc, design, server or vpc.servers[0].name, dest or vpc.internet.domains[0], port)
-    return draw(vpc, design, t)
+    t = trace(vpc, tables, server or vpc.servers[0].name, dest or vpc.internet.domains[0], port)
+    return draw(vpc, tables, t)
 
 
 def write(graph: graphviz.Digraph, out: Path) -> Path:

@@ -29,11 +29,11 @@ class Container:
     service: str
     role: str
     status: str
-    pid: int
+    pid: int = 0  # its main process (its network namespace); 0 unless asked for (`containers(with_pids=True)`)
 
     @property
     def running(self) -> bool:
-        return self.status == "running" and self.pid > 0
+        return self.status == "running"
 
 
 @functools.cache
@@ -50,7 +50,8 @@ def client() -> docker.DockerClient:
     except Exception as e:  # the SDK raises several kinds for "no engine"
         raise EnvironmentProblem(
             f"cannot reach the Docker Engine ({e.__class__.__name__}: {str(e)[:200]})",
-            "start it (`systemctl start docker`, or `dockerd &`); `make lab-up` installs and starts it if missing") from None
+            "start it (`systemctl start docker`, or `dockerd &`); `make lab-up` installs and starts it if missing",
+        ) from None
 
 
 def image_exists(name: str) -> bool:
@@ -93,23 +94,25 @@ class ComposeProject:
                                      "check the package mirrors are reachable, then run `make images` again")
 
 
-def containers(lab: str) -> dict[str, Container]:
-    """The lab's containers by compose service name, found by the lab's label."""
+def containers(lab: str, with_pids: bool = False) -> dict[str, Container]:
+    """The lab's containers by compose service name, found by the lab's label: one listing, plus one
+    inspection per running container when their processes are asked for (`with_pids`)."""
     out = {}
-    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}, ignore_removed=True):
-        state = c.attrs.get("State", {})
-        labels = c.labels
-        out[labels.get(SERVICE_LABEL, c.name)] = Container(
-            c.id, labels.get(SERVICE_LABEL, c.name), labels.get(ROLE_LABEL, ""), state.get("Status", c.status),
-            int(state.get("Pid") or 0))
+    for c in client().api.containers(all=True, filters={"label": f"{LAB_LABEL}={lab}"}):
+        labels = c.get("Labels") or {}
+        name = labels.get(SERVICE_LABEL) or (c.get("Names") or ["?"])[0].lstrip("/")
+        state = c.get("State", "")
+        out[name] = Container(c["Id"], name, labels.get(ROLE_LABEL, ""), state,
+                              pid(c["Id"]) if with_pids and state == "running" else 0)
     return out
 
 
-def labs() -> list[str]:
-    """Names of every lab that has containers on this host."""
-    found = client().containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True)
-    names = {c.labels.get(LAB_LABEL) for c in found}
-    return sorted(n for n in names if n)
+def pid(container_id: str) -> int:
+    """A container's main process (0 if it is not running or is gone)."""
+    try:
+        return int(client().api.inspect_container(container_id)["State"].get("Pid") or 0)
+    except docker.errors.NotFound:
+        return 0
 
 
 def remove_lab_containers(lab: str) -> int:
@@ -132,9 +135,21 @@ def exec_in(container_id: str, argv: list[str], env: dict[str, str] | None = Non
     except docker.errors.NotFound:
         raise NodeError(f"container {container_id[:12]} is gone", "run `nfwlab status`") from None
     except docker.errors.APIError as e:
-        raise NodeError(f"cannot run {argv[0]} in {container_id[:12]}: {e.explanation}", "is the node running?") from None
+        raise NodeError(f"cannot run {argv[0]} in {container_id[:12]}: {e.explanation}",
+                        "is the node running? see `nfwlab status`") from None
     out, err = res.output if res.output else (b"", b"")
     return res.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
+
+
+def exec_detached(container_id: str, argv: list[str]) -> None:
+    """Starts a command in a container and returns at once (its output is not kept)."""
+    try:
+        client().containers.get(container_id).exec_run(argv, detach=True)
+    except docker.errors.NotFound:
+        raise NodeError(f"container {container_id[:12]} is gone", "run `nfwlab status`") from None
+    except docker.errors.APIError as e:
+        raise NodeError(f"cannot run {argv[0]} in {container_id[:12]}: {e.explanation}",
+                        "is the node running? see `nfwlab status`") from None
 
 
 def logs(container_id: str, tail: int = 40, since: float | None = None) -> str:
@@ -158,7 +173,8 @@ def compose_env(values: dict[str, str]) -> str:
 
 
 def run_script(path: Path, env: dict[str, str] | None = None) -> str:
-    res = subprocess.run(["bash", str(path)], check=False, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    res = subprocess.run(["bash", str(path)], check=False, capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
     if res.returncode != 0:
         raise EnvironmentProblem(f"{path.name} failed (exit code {res.returncode}): {res.stderr.strip()[-1500:]}",
                                  "see the message above")

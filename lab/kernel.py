@@ -7,6 +7,8 @@ as argument lists, failures raised with command, output and exit code).
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
@@ -37,8 +39,30 @@ class Endpoint:
         return netns_path(self.pid)
 
 
-def _ipr(netns: str | None = None) -> IPRoute:
-    return IPRoute(netns=netns) if netns else IPRoute()
+@contextmanager
+def _ipr(netns: str | None = None) -> Iterator[IPRoute]:
+    """A netlink session in a namespace (None: the host's); netlink errors become NodeErrors naming it."""
+    where = f"namespace {netns}" if netns else "the host's namespace"
+    try:
+        ipr = IPRoute(netns=netns) if netns else IPRoute()
+    except (OSError, NetlinkError) as e:
+        raise NodeError(f"cannot open a netlink session in {where}: {e}",
+                        "is the node still running? see `nfwlab status`") from None
+    try:
+        with ipr:
+            yield ipr
+    except NetlinkError as e:
+        code, text = (e.args[0], e.args[1]) if len(e.args) > 1 else (e.code, str(e))
+        raise NodeError(f"netlink refused a change in {where}: {text} (error {code})",
+                        "run `nfwlab down`, then `nfwlab up` again; if it persists, see `dmesg`") from None
+
+
+def _index(ns: IPRoute, ifname: str) -> int:
+    """The index of an interface, or a NodeError naming it."""
+    found = ns.link_lookup(ifname=ifname)
+    if not found:
+        raise NodeError(f"no interface {ifname} where the lab made it", "run `nfwlab down`, then `nfwlab up`")
+    return found[0]
 
 
 def create_links(pairs: list[tuple[Endpoint, Endpoint]]) -> None:
@@ -54,7 +78,8 @@ def create_links(pairs: list[tuple[Endpoint, Endpoint]]) -> None:
             except NetlinkError as e:
                 if e.code == 17:  # EEXIST
                     raise NodeError(f"interface {a.ifname} or {b.ifname} already exists in the node "
-                                    f"(pid {a.pid} or {b.pid})", "run `nfwlab down` and then `nfwlab up` again") from None
+                                    f"(pid {a.pid} or {b.pid})",
+                                    "run `nfwlab down` and then `nfwlab up` again") from None
                 if e.code == 3:  # ESRCH: the container stopped while the lab was being wired
                     raise NodeError(f"a node's process (pid {a.pid} or {b.pid}) is gone",
                                     "see `nfwlab status`, then run `nfwlab down` and `nfwlab up`") from None
@@ -65,9 +90,9 @@ def configure_ends(ends: list[Endpoint]) -> None:
     """Addresses, bridge and link state of link ends that all live in one namespace, over one netlink socket."""
     with _ipr(ends[0].netns) as ns:
         for end in ends:
-            idx = ns.link_lookup(ifname=end.ifname)[0]
+            idx = _index(ns, end.ifname)
             if end.master:
-                ns.link("set", index=idx, master=ns.link_lookup(ifname=end.master)[0])
+                ns.link("set", index=idx, master=_index(ns, end.master))
             for addr in end.addresses:
                 ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
             ns.link("set", index=idx, state="up")
@@ -76,7 +101,7 @@ def configure_ends(ends: list[Endpoint]) -> None:
 def add_bridge(netns: str, name: str, addresses: tuple[IPv4Interface, ...]) -> None:
     with _ipr(netns) as ns:
         ns.link("add", ifname=name, kind="bridge")
-        idx = ns.link_lookup(ifname=name)[0]
+        idx = _index(ns, name)
         for addr in addresses:
             ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
         ns.link("set", index=idx, state="up")
@@ -84,7 +109,7 @@ def add_bridge(netns: str, name: str, addresses: tuple[IPv4Interface, ...]) -> N
 
 def add_address(netns: str, ifname: str, address: IPv4Interface) -> None:
     with _ipr(netns) as ns:
-        ns.addr("add", index=ns.link_lookup(ifname=ifname)[0], address=str(address.ip),
+        ns.addr("add", index=_index(ns, ifname), address=str(address.ip),
                 prefixlen=address.network.prefixlen)
 
 
@@ -143,10 +168,7 @@ def replace_routes(netns: str, routes: list[KernelRoute]) -> None:
             if "oif" in args:
                 name = args["oif"]
                 if name not in index:
-                    found = ns.link_lookup(ifname=name)
-                    if not found:
-                        raise NodeError(f"VPC router has no interface {name}", "run `nfwlab down`, then `up`")
-                    index[name] = found[0]
+                    index[name] = _index(ns, name)
                 args["oif"] = index[name]
             ns.route("replace", **args)
         wanted = {(r.table, str(r.dst)) for r in routes}

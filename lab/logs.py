@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import WaitTimeout
+from .wait import Wait
 
 Record = dict[str, Any]
 
@@ -134,7 +134,7 @@ class EveLog:
         """Complete records after `since` (all files), and the position after the last ones."""
         records: list[Record] = []
         offsets = []
-        for path, offset in zip(self.paths, self._start(since)):
+        for path, offset in zip(self.paths, self._start(since), strict=False):
             recs, end = self._read_file(path, offset)
             records += recs
             offsets.append(end)
@@ -170,24 +170,74 @@ class EveLog:
         """Waits until `count` records match `criteria` (dotted paths); returns them.
 
         On timeout raises WaitTimeout listing what was seen instead."""
-        deadline = time.monotonic() + timeout
         found: list[Record] = []
         seen: list[Record] = []
         offset = since
-        while True:
+
+        def enough() -> bool:
+            nonlocal offset
             recs, offset = self.read(offset)
             for r in recs:
                 if event_type(r) == kind:
                     seen.append(r)
                     if matches(r, criteria):
                         found.append(r)
-            if len(found) >= count:
-                return found
-            if time.monotonic() >= deadline:
-                shown = "\n    ".join(describe(r) for r in seen[-10:]) or "(none)"
-                want = ", ".join(f"{k}={v!r}" for k, v in criteria.items())
-                raise WaitTimeout(
-                    f"expected {count} {kind} record(s) with {want} within {timeout:g}s in {self.path.name}, got "
-                    f"{len(found)}; {kind} records seen since the request ({len(seen)}):\n    {shown}",
-                    f"check the firewall's log {self.path} and `nfwlab status`")
-            time.sleep(0.02)
+            return len(found) >= count
+
+        def report() -> str:
+            shown = "\n".join(describe(r) for r in seen[-10:]) or "(none)"
+            return f"got {len(found)}; the last {kind} records since the request ({len(seen)} in all):\n{shown}"
+        want = ", ".join(f"{k}={v!r}" for k, v in criteria.items())
+        Wait(f"{count} {kind} record(s) with {want} in {self.path.name}", timeout, interval=0.02,
+             hint=f"check the firewall's log {self.path} and `nfwlab status`").until(enough, report)
+        return found
+
+
+class LabLogs:
+    """A lab's logs: every endpoint's eve.json, and the ALERT, FLOW and NAT translation logs."""
+
+    def __init__(self, logs_dir: Path, endpoints: list[str]):
+        self.eve = EveLog(*(logs_dir / name / "eve.json" for name in endpoints))
+        self.alert_log = EveLog(logs_dir / "alert.log")
+        self.flow_log = EveLog(logs_dir / "flow.log")
+        self.nat_log = EveLog(logs_dir / "nat-translations.log")
+
+    def mark(self) -> LogMark:
+        """Positions in the logs now: pass it as `since` to see only later records."""
+        return LogMark(self.eve.size(), self.alert_log.size(), self.flow_log.size())
+
+    @staticmethod
+    def since(since: LogMark | Offsets | int | None, which: str) -> Offsets | int | None:
+        """The position in one log (eve, alert or flow) of a mark; a bare offset counts for eve.json only."""
+        if since is None:
+            return None
+        if isinstance(since, LogMark):
+            return getattr(since, which)
+        return since if which == "eve" else None
+
+    def _log(self, aws: bool, aws_log: str) -> tuple[EveLog, str]:
+        return (getattr(self, f"{aws_log}_log"), aws_log) if aws else (self.eve, "eve")
+
+    def alerts(self, since: LogMark | Offsets | int | None = None, aws: bool = False) -> list[Record]:
+        log, which = self._log(aws, "alert")
+        return log.records("alert", self.since(since, which))
+
+    def flows(self, since: LogMark | Offsets | int | None = None, aws: bool = True) -> list[Record]:
+        log, which = self._log(aws, "flow")
+        return log.records("netflow", self.since(since, which))
+
+    def follow_alerts(self, since: LogMark | Offsets | int | None = None, aws: bool = False) -> Iterator[Record]:
+        log, which = self._log(aws, "alert")
+        for r in log.follow(self.since(since if since is not None else self.mark(), which)):
+            if event_type(r) == "alert":
+                yield r
+
+    def wait_for_alert(self, criteria: dict[str, Any], since: LogMark | Offsets | int | None = None,
+                       timeout: float = 10.0, count: int = 1, aws: bool = False) -> Record:
+        log, which = self._log(aws, "alert")
+        return log.wait_for(criteria, since=self.since(since, which), timeout=timeout, count=count)[0]
+
+    def wait_for_flows(self, criteria: dict[str, Any], since: LogMark | Offsets | int | None = None,
+                       timeout: float = 15.0, count: int = 1, aws: bool = True) -> list[Record]:
+        log, which = self._log(aws, "flow")
+        return log.wait_for(criteria, since=self.since(since, which), timeout=timeout, count=count, kind="netflow")

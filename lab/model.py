@@ -14,8 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .documents import read_document
 from .errors import ConfigError
 
 LOCAL = "local"
@@ -179,15 +178,16 @@ class Vpc:
         return ids[target]
 
     def nat(self, name: str) -> NatGateway:
-        return next(n for n in self.nat_gateways if n.name == name)
+        for n in self.nat_gateways:
+            if n.name == name:
+                return n
+        raise KeyError(name)
 
     def endpoint(self, name: str) -> FirewallEndpoint:
-        return next(e for e in self.endpoints if e.name == name)
-
-    def node_names(self) -> list[str]:
-        """Every node the VPC puts in the lab besides the VPC router and the internet."""
-        return ([s.name for s in self.servers] + [n.name for n in self.nat_gateways]
-                + [e.name for e in self.endpoints] + [self.internet_gateway.name])
+        for e in self.endpoints:
+            if e.name == name:
+                return e
+        raise KeyError(name)
 
 
 # --------------------------------------------------------------------------
@@ -211,14 +211,16 @@ class RouteTable:
 
 
 @dataclass(frozen=True)
-class Design:
-    name: str
+class RouteTables:
+    """A topology's route tables: what a running lab can switch live (`nfwlab switch`)."""
+
+    name: str  # the topology's name
     description: str
-    route_tables: tuple[RouteTable, ...]
-    source: str = "<design>"
+    tables: tuple[RouteTable, ...]
+    source: str = "<topology>"
 
     def table_for(self, association: str) -> RouteTable | None:
-        for t in self.route_tables:
+        for t in self.tables:
             if association in t.associations:
                 return t
         return None
@@ -270,16 +272,6 @@ class _Reader:
             return ipaddress.IPv4Address(str(data))
         except ValueError:
             raise self.fail(where, f"{data!r} is not an IPv4 address", "write it like 10.0.136.108") from None
-
-
-def _load_yaml(path: Path) -> Any:
-    try:
-        with open(path) as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", "check the path") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}", "fix the syntax at the line shown") from None
 
 
 DOCUMENTATION_RANGES = (IPv4Network("198.51.100.0/24"), IPv4Network("203.0.113.0/24"))
@@ -440,7 +432,7 @@ def validate_domain(name: str, where: str = "domain") -> str:
 
 
 
-def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
+def parse_route_tables(data: Any, vpc: Vpc, source: str = "<topology>") -> RouteTables:
     r = _Reader(source)
     top = r.mapping(data, "", ["name", "route_tables"], ["description"] + VPC_FIELDS)
     targets = vpc.targets()
@@ -458,7 +450,8 @@ def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
                 raise r.fail(f"{where}.associations[{j}]", f"nothing named {a!r} to associate",
                              f"associate subnets or the internet gateway: {', '.join(sorted(associable))}")
             if a in associated:
-                raise r.fail(f"{where}.associations[{j}]", f"{a} is already associated with route table {associated[a]}",
+                raise r.fail(f"{where}.associations[{j}]",
+                             f"{a} is already associated with route table {associated[a]}",
                              "a subnet or gateway has exactly one route table")
             associated[a] = name
             assocs.append(a)
@@ -502,27 +495,31 @@ def parse_design(data: Any, vpc: Vpc, source: str = "<design>") -> Design:
     if missing:
         raise r.fail("route_tables", f"subnet {missing[0]} has no route table",
                      f"add {missing[0]} to the associations of one route table")
-    return Design(r.text(top["name"], "name"), str(top.get("description", "")).strip(), tuple(tables), source)
+    return RouteTables(r.text(top["name"], "name"), str(top.get("description", "")).strip(), tuple(tables), source)
 
 
 @dataclass(frozen=True)
 class Topology:
-    """A whole VPC as one file describes it: its parts, and its route tables (the design)."""
+    """A whole VPC as one file describes it: its parts, and its route tables."""
 
     vpc: Vpc
-    design: Design
+    route_tables: RouteTables
 
     @property
     def name(self) -> str:
-        return self.design.name
+        return self.route_tables.name
+
+    @property
+    def source(self) -> str:
+        return self.route_tables.source
 
 
 def parse_topology(data: Any, source: str = "<topology>") -> Topology:
     """A topology file's content, validated whole: the VPC's parts first, then its route tables."""
     vpc = parse_vpc(data, source)
-    return Topology(vpc, parse_design(data, vpc, source))
+    return Topology(vpc, parse_route_tables(data, vpc, source))
 
 
 def load_topology(path: str | Path) -> Topology:
     path = Path(path)
-    return parse_topology(_load_yaml(path), str(path))
+    return parse_topology(read_document(path, "topology file"), str(path))

@@ -17,14 +17,15 @@ variables as a Suricata YAML include, and the engine options.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .documents import read_document
 from .errors import ConfigError
 from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
 
@@ -41,6 +42,19 @@ VAR_REF_RE = re.compile(r"\$([A-Za-z][A-Za-z0-9_]*)")
 PORT_RE = re.compile(r"^(\d{1,5})(:(\d{1,5})?)?$")
 SID_RE = re.compile(r"(?<![a-z_.])sid\s*:\s*(\d+)\s*;")
 GID_RE = re.compile(r"(?<![a-z_.])gid\s*:\s*(\d+)\s*;")
+
+
+def _gid_sid(rule: str) -> tuple[int, int]:
+    """A rule's (gid, sid); gid 1 when the rule sets none. Every rule has a sid by the time this runs."""
+    gid, sid = GID_RE.search(rule), SID_RE.search(rule)
+    if sid is None:
+        raise ValueError(f"a rule without a sid reached rendering: {rule}")
+    return (int(gid.group(1)) if gid else 1, int(sid.group(1)))
+
+
+def _rename_variables(rule: str, renames: dict[str, str]) -> str:
+    """$NAME references renamed (a rule group's variables get names scoped to the group)."""
+    return VAR_REF_RE.sub(lambda m: "$" + renames.get(m.group(1), m.group(1)), rule)
 GLOBAL_VARS = ("HOME_NET", "EXTERNAL_NET")
 # Fields AWS returns that change nothing in the lab (metadata, features out of scope).
 IGNORED = {"UpdateToken", "ResponseMetadata", "Description", "Capacity", "Tags", "Type", "RuleGroupArn",
@@ -160,29 +174,10 @@ class _Doc:
         return data
 
 
-def read_document(path: str | Path) -> Any:
-    """A JSON or YAML file's content, with a clear error for a missing or broken file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", "check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory", "give a policy or rule-group file") from None
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON: {e}", "fix the JSON at the line shown") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}", "fix the YAML at the line shown") from None
-
-
 def _variables(doc: _Doc, data: Any, where: str) -> tuple[dict, dict]:
     data = doc.fields(data or {}, where, ("IPSets", "PortSets"))
-    ip_sets, port_sets = {}, {}
+    ip_sets: dict[str, Any] = {}
+    port_sets: dict[str, Any] = {}
     for kind, out in (("IPSets", ip_sets), ("PortSets", port_sets)):
         sets = data.get(kind) or {}
         if not isinstance(sets, dict):
@@ -229,7 +224,8 @@ def _rules_string(doc: _Doc, text: Any, where: str) -> list[Rule]:
         action = rule.split(None, 1)[0]
         if action not in RULE_ACTIONS or not rule.endswith(")") or "(" not in rule:
             raise doc.fail(at, f"not a Suricata rule: {rule[:80]!r}",
-                           f"write `action protocol src port -> dst port (options;)`; actions: {', '.join(RULE_ACTIONS)}")
+                           "write `action protocol src port -> dst port (options;)`; "
+                           f"actions: {', '.join(RULE_ACTIONS)}")
         if not SID_RE.search(rule):
             raise doc.fail(at, "the rule has no sid", "add sid:<number>; (AWS requires one per rule)")
         rules.append(Rule(rule, f"RulesString line {start}"))
@@ -294,10 +290,11 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
     order = (doc.fields(group.get("StatefulRuleOptions") or {}, at("StatefulRuleOptions"), ("RuleOrder",))
              .get("RuleOrder"))
     if order is not None and order not in RULE_ORDERS:
-        raise doc.fail(at("StatefulRuleOptions.RuleOrder"), f"{order!r} is not valid", f"use {' or '.join(RULE_ORDERS)}")
+        raise doc.fail(at("StatefulRuleOptions.RuleOrder"), f"{order!r} is not valid",
+                       f"use {' or '.join(RULE_ORDERS)}")
     sids: dict[tuple[int, int], str] = {}
     for r in rules:
-        key = (int(GID_RE.search(r.text).group(1)) if GID_RE.search(r.text) else 1, int(SID_RE.search(r.text).group(1)))
+        key = _gid_sid(r.text)
         if key in sids:
             raise doc.fail(f"{where} ({r.where})", f"sid {key[1]} is used twice in rule group {name} "
                            f"(also by {sids[key]})", "give every rule of a rule group its own sid")
@@ -388,7 +385,7 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None 
             for ext in (".json", ".yaml", ".yml"):
                 candidate = search_dir / f"{gname}{ext}"
                 if candidate.is_file():
-                    groups[gname] = parse_rule_group(read_document(candidate), str(candidate), gname)
+                    groups[gname] = parse_rule_group(read_document(candidate, "rule group file"), str(candidate), gname)
                     break
         if gname not in groups:
             raise doc.fail(f"{where}.ResourceArn", f"rule group {gname!r} was not found",
@@ -406,7 +403,8 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None 
             raise doc.fail(f"{where}.Override.Action", f"{override!r} is not valid", "use DROP_TO_ALERT")
         g = groups[gname]
         if (g.rule_order or DEFAULT_ORDER) != order:
-            raise doc.fail(where, f"rule group {gname} uses {g.rule_order or DEFAULT_ORDER} but the policy uses {order}",
+            raise doc.fail(where,
+                           f"rule group {gname} uses {g.rule_order or DEFAULT_ORDER} but the policy uses {order}",
                            "a rule group's StatefulRuleOptions.RuleOrder must match the policy's (as on AWS)")
         if any(r.group.name == gname for r in refs):
             raise doc.fail(where, f"rule group {gname} is referenced twice", "reference each rule group once")
@@ -423,16 +421,16 @@ def policy_from_group(group: RuleGroup) -> Policy:
     return Policy(group.name, group.source, (GroupRef(group, 1 if order == STRICT_ORDER else None),), order)
 
 
-def load_policy(path: str | Path, extra: list[str | Path] = ()) -> Policy:
+def load_policy(path: str | Path, extra: Sequence[str | Path] = ()) -> Policy:
     """A policy from a policy or rule-group file; `extra` files hold rule groups the policy references."""
     path = Path(path)
-    data = read_document(path)
+    data = read_document(path, "policy or rule group file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected an object", "give describe-firewall-policy or describe-rule-group "
                           "output (JSON), or the same keys in YAML")
     available = {}
     for p in extra:
-        g = parse_rule_group(read_document(p), str(p))
+        g = parse_rule_group(read_document(p, "rule group file"), str(p))
         available[g.name] = g
     if "FirewallPolicy" in data:
         return parse_policy(data, str(path), available, path.parent)
@@ -522,8 +520,7 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
         if "HOME_NET" in g.ip_sets and "EXTERNAL_NET" not in g.ip_sets:
             warnings.append(f"rule group {g.name} sets HOME_NET but not EXTERNAL_NET: its $EXTERNAL_NET stays the "
                             f"policy's (not {','.join(g.ip_sets['HOME_NET'])}); set both, as AWS advises")
-        keys = [(int(GID_RE.search(r.text).group(1)) if GID_RE.search(r.text) else 1,
-                 int(SID_RE.search(r.text).group(1))) for r in g.rules]
+        keys = [_gid_sid(r.text) for r in g.rules]
         clash = any(key in used for key in keys)
         gid = 100 + k if clash else None  # the same sid in two groups: keep the sid, give the group its own gid
         lines.append(f"# rule group {g.name} ({g.kind}"
@@ -535,10 +532,10 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
         if g.domain_list is not None and uses_datasets(g.domain_list):
             lines_ds = domain_list_lines(g.domain_list, f"nfw{k}", files)
             rules = tuple(Rule(t, f"the domain list's rule {i} (dataset form)") for i, t in enumerate(lines_ds, 1))
-            keys = [(1, int(SID_RE.search(t.text).group(1))) for t in rules]
+            keys = [_gid_sid(t.text) for t in rules]
             notes.append(f"rule group {g.name}: {len(g.domain_list.targets)} names, matched through Suricata "
                          "datasets (one rule per type, AWS's messages)")
-        for r, key in zip(rules, keys):
+        for r, key in zip(rules, keys, strict=True):
             text = r.text
             for name in VAR_REF_RE.findall(text):
                 if name not in renames and name not in GLOBAL_VARS:
@@ -546,7 +543,7 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
                                       f"define {name} in the rule group's RuleVariables (IPSets or PortSets); "
                                       "HOME_NET and EXTERNAL_NET are predefined")
             if renames:
-                text = VAR_REF_RE.sub(lambda m: "$" + renames.get(m.group(1), m.group(1)), text)
+                text = _rename_variables(text, renames)
             if ref.override == "DROP_TO_ALERT" and text.split(None, 1)[0] in ("drop",) + RULE_ACTIONS[3:]:
                 text = _set_action(text, "alert")
             if gid and not GID_RE.search(text):

@@ -1,17 +1,17 @@
-"""Routing: turns a design's AWS route tables into the VPC router's Linux tables.
+"""Routing: turns a topology's AWS route tables into the VPC router's Linux tables.
 
 Pure logic, no kernel calls. The VPC router has one bridge per subnet and one
 link to the internet gateway. Each association point (a subnet's bridge, the
 internet gateway link) gets a fixed Linux routing table and an `iif` policy
-rule, set once at `up`; a design only decides what those tables contain, so
-switching designs replaces routes and nothing else.
+rule, set once at `up`; a topology's route tables only decide what those tables contain, so
+switching them live replaces routes and nothing else.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from .model import FIREWALL_ENDPOINT, LOCAL, Design, RouteTable, Vpc
+from .model import FIREWALL_ENDPOINT, LOCAL, RouteTable, RouteTables, Vpc
 
 # Link between the VPC router and the internet gateway (never leaves the lab).
 IGW_LINK_ROUTER = IPv4Address("169.254.0.1")
@@ -97,22 +97,22 @@ def _table_routes(vpc: Vpc, table_id: int, table: RouteTable | None) -> list[Ker
     return sorted(out)
 
 
-def kernel_routes(vpc: Vpc, design: Design) -> list[KernelRoute]:
-    """Every route of every association table for `design`.
+def kernel_routes(vpc: Vpc, tables: RouteTables) -> list[KernelRoute]:
+    """Every route of every association table for `tables`.
 
     The internet gateway without an edge route table delivers by the local
     route only (no ingress routing)."""
     out: list[KernelRoute] = []
     for name, table_id in association_tables(vpc).items():
-        out += _table_routes(vpc, table_id, design.table_for(name))
+        out += _table_routes(vpc, table_id, tables.table_for(name))
     return out
 
 
-def route_table_json(vpc: Vpc, design: Design) -> dict:
-    """The design as `aws ec2 describe-route-tables` would print it."""
+def route_table_json(vpc: Vpc, route_tables: RouteTables) -> dict:
+    """The route tables as `aws ec2 describe-route-tables` would print them."""
     subnet_ids = {s.name: s.id for s in vpc.subnets}
     tables = []
-    for t in design.route_tables:
+    for t in route_tables.tables:
         assocs = []
         for i, a in enumerate(t.associations):
             entry = {"Main": False, "RouteTableAssociationId": f"rtbassoc-{t.id[4:]}{i}",
@@ -136,11 +136,11 @@ def route_table_json(vpc: Vpc, design: Design) -> dict:
     return {"RouteTables": tables}
 
 
-def format_route_tables(vpc: Vpc, design: Design) -> str:
+def format_route_tables(vpc: Vpc, tables: RouteTables) -> str:
     """Route tables as the VPC console shows them: routes, then associations."""
-    lines = [f"Design {design.name}: {design.description}", ""]
+    lines = [f"Topology {tables.name}: {tables.description}", ""]
     subnets = {s.name: s for s in vpc.subnets}
-    for t in design.route_tables:
+    for t in tables.tables:
         lines.append(f"Route table {t.id} ({t.name})")
         for a in t.associations:
             if a == vpc.internet_gateway.name:
@@ -153,13 +153,13 @@ def format_route_tables(vpc: Vpc, design: Design) -> str:
             label = "" if r.target == LOCAL else f"  ({r.target})"
             lines.append(f"  {r.destination!s:<18} {target:<24} Active{label}")
         lines.append("")
-    if design.table_for(vpc.internet_gateway.name) is None:
+    if tables.table_for(vpc.internet_gateway.name) is None:
         lines.append(f"Internet gateway {vpc.internet_gateway.id}: no edge route table (no ingress routing)")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def diff_route_tables(vpc: Vpc, before: Design, after: Design) -> str:
-    """What changes from one design's route tables to another's, table by table (matched by association)."""
+def diff_route_tables(vpc: Vpc, before: RouteTables, after: RouteTables) -> str:
+    """What changes from one tables's route tables to another's, table by table (matched by association)."""
     def label(target: str) -> str:
         return LOCAL if target == LOCAL else f"{vpc.target_id(target)} ({target})"
 
@@ -171,6 +171,7 @@ def diff_route_tables(vpc: Vpc, before: Design, after: Design) -> str:
         if old is None and new is None:
             continue
         if new is None:
+            assert old is not None
             lines.append(f"  {where}: route table {old.name} removed" + (" (no ingress routing)" if
                                                                        a == vpc.internet_gateway.name else ""))
             continue
@@ -185,12 +186,12 @@ def diff_route_tables(vpc: Vpc, before: Design, after: Design) -> str:
             o, n = old_routes.get(dest), new_routes.get(dest)
             if o == n:
                 continue
-            if o is None:
-                changes.append(f"+ {dest!s:<16} -> {label(n)}")
-            elif n is None:
-                changes.append(f"- {dest!s:<16} -> {label(o)}")
-            else:
+            if o is not None and n is not None:
                 changes.append(f"  {dest!s:<16} {label(o)}  =>  {label(n)}")
+            elif n is not None:
+                changes.append(f"+ {dest!s:<16} -> {label(n)}")
+            elif o is not None:
+                changes.append(f"- {dest!s:<16} -> {label(o)}")
         if changes:
             lines.append(f"  {where}, route table {new.name}:")
             lines += [f"      {c}" for c in changes]

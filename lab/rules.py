@@ -96,6 +96,7 @@ def domain_list_lines(group: DomainList, prefix: str = "nfw", datasets: dict[str
         if use_dataset:
             content = _dataset_file(exact)
             name = f"{prefix}-{kind.split('_')[0].lower()}-{hashlib.sha256(content.encode()).hexdigest()[:10]}"
+            assert datasets is not None  # use_dataset implies it
             datasets[f"{name}.lst"] = content
             sid += 1
             if kind == "TLS_SNI":
@@ -189,4 +190,5 @@ def stateful_rule_line(rule: dict, where: str) -> str:
     sport = _header_field(header, "SourcePort", where)
     dst = _header_field(header, "Destination", where)
     dport = _header_field(header, "DestinationPort", where)
-    return f"{action.lower()} {protocol.lower()} {src} {sport} {DIRECTIONS[direction]} {dst} {dport} ({' '.join(parts)})"
+    header = f"{action.lower()} {protocol.lower()} {src} {sport} {DIRECTIONS[direction]} {dst} {dport}"
+    return f"{header} ({' '.join(parts)})"

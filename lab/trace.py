@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from .model import Design, Vpc
-from .routing import EDGE_TABLE, association_tables, _table_routes
+from .model import RouteTables, Vpc
+from .routing import EDGE_TABLE, _table_routes, association_tables
 
 MAX_HOPS = 32
 
@@ -90,8 +90,8 @@ class Trace:
 class _Walker:
     """Moves one packet through the lab's routing, recording hops."""
 
-    def __init__(self, vpc: Vpc, design: Design):
-        self.vpc, self.design = vpc, design
+    def __init__(self, vpc: Vpc, route_tables: RouteTables):
+        self.vpc, self.route_tables = vpc, route_tables
         self.tables = association_tables(vpc)
         self.owner: dict[IPv4Address, str] = {s.ip: s.name for s in vpc.servers}
         self.owner.update({n.private_ip: n.name for n in vpc.nat_gateways})
@@ -107,7 +107,7 @@ class _Walker:
 
     def _route(self, association: str, dst: IPv4Address, path: Leg) -> tuple[str, str | None, str]:
         """The VPC router's decision for a packet from `association`: (kind, next node, the route behind it)."""
-        table = self.design.table_for(association)
+        table = self.route_tables.table_for(association)
         table_id = self.tables[association]
         routes = [r for r in _table_routes(self.vpc, table_id, table) if dst in r.dst]
         best = max(routes, key=lambda r: r.dst.prefixlen)
@@ -127,6 +127,7 @@ class _Walker:
         if best.dev == "igw":
             target = self.vpc.internet_gateway.name
         else:
+            assert best.gateway is not None  # a route that is not on-link has a next hop
             target = self.gateway_target[best.gateway]
         path.hops.append(Hop(where, f"{best.dst} -> {self.vpc.target_id(target)} ({target})"))
         return "forward", target, f"{name}: {best.dst} -> {target}"
@@ -204,7 +205,7 @@ class _Walker:
                 subnet = self.subnet_of[node]
                 path.hops.append(Hop(node, f"sends {src} -> {dst} to the VPC router (subnet {subnet})"))
                 kind, nxt, why = self._route(subnet, dst, path)
-            if kind == "drop":
+            if kind == "drop" or nxt is None:
                 path.problem = path.hops[-1].what if path.hops else "dropped"
                 return path, src, dst
             path.steps.append((node, nxt, why))
@@ -228,14 +229,14 @@ def resolve(vpc: Vpc, what: str) -> tuple[str, IPv4Address]:
     return str(ip), ip
 
 
-def trace(vpc: Vpc, design: Design, source: str, dest: str, port: int = 443,
+def trace(vpc: Vpc, tables: RouteTables, source: str, dest: str, port: int = 443,
           home_net: list[IPv4Network] | None = None) -> Trace:
     """The path of a flow from a server to a destination and back, and what the firewall sees."""
     src_name, src_ip = resolve(vpc, source)
     if src_name not in {s.name for s in vpc.servers}:
         raise ValueError(f"the source must be a server of the topology ({', '.join(s.name for s in vpc.servers)})")
     dst_name, dst_ip = resolve(vpc, dest)
-    walker = _Walker(vpc, design)
+    walker = _Walker(vpc, tables)
     conntrack: dict = {}
     request, out_src, out_dst = walker.walk(src_name, src_ip, dst_ip, "request", conntrack)
     response = Leg()

@@ -134,7 +134,7 @@ class LiveView:
                 try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                     took = view.lab.switch(str(body.get("design", "")))
-                    self._json(200, {"design": view.lab.design, "seconds": took})
+                    self._json(200, {"design": view.lab.topology_name, "seconds": took})
                 except (LabError, ValueError) as e:
                     self._json(400, {"error": str(e)})
 
@@ -144,21 +144,20 @@ class LiveView:
             raise EnvironmentProblem(f"cannot serve the live view on {host}:{port}: {e}",
                                      "pick another --port") from None
         self.url = f"http://{host}:{self.server.server_address[1]}/"
-        self._switch_lock = threading.Lock()
 
     def designs(self) -> list[str]:
         """The shipped topologies a running lab can switch to: the same VPC, other route tables."""
         out = []
         for name in design_names():
             try:
-                self.lab.load_design(name)
+                self.lab.load_route_tables(name)
                 out.append(name)
             except ConfigError:
                 continue
         return out
 
     def state(self) -> dict[str, Any]:
-        return {"lab": self.lab.name, "design": self.lab.design, "designs": self.designs(),
+        return {"lab": self.lab.name, "design": self.lab.topology_name, "designs": self.designs(),
                 "route_tables": self.lab.route_tables(),
                 "diagram_svg": self.lab.diagram().pipe(format="svg").decode()}
 
@@ -172,13 +171,14 @@ class LiveView:
             e = record["event"]
             answer = who(self.lab.vpc, record, translations)
 
-            def get(path: str, default: str = "") -> Any:
+            def get(path: str, default: str = "", e: dict[str, Any] = e) -> Any:
                 try:
                     return lookup(e, path)
                 except KeyError:
                     return default
             out.append({"time": e.get("timestamp", "")[11:23], "verdict": get("verdict.action", get("alert.action")),
-                        "src": f"{e.get('src_ip')}:{e.get('src_port')}", "dst": f"{e.get('dest_ip')}:{e.get('dest_port')}",
+                        "src": f"{e.get('src_ip')}:{e.get('src_port')}",
+                        "dst": f"{e.get('dest_ip')}:{e.get('dest_port')}",
                         "name": get("tls.sni") or get("http.hostname"), "signature": get("alert.signature"),
                         "az": record.get("availability_zone"), "flow_id": str(e.get("flow_id")),
                         "who": answer.server or "no answer", "why": answer.evidence})

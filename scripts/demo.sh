@@ -2,7 +2,7 @@
 # The scenario, step by step: which server tried to reach a denied domain?
 #   scripts/demo.sh [--name LAB] [--no-pause]
 # Starts the lab if it is not up (nat-first), and leaves it running at the end.
-# Diagrams of both designs are written to $DEMO_DIR (default: a new temporary directory).
+# Diagrams of both topologies are written to $DEMO_DIR (default: a new temporary directory).
 set -euo pipefail
 NFWLAB=${NFWLAB:-nfwlab}
 name=default pause=1
@@ -26,8 +26,8 @@ if ! lab status >/dev/null 2>&1; then
   lab up --topology nat-first
 fi
 
-say "Design nat-first: server -> NAT gateway -> firewall -> internet gateway"
-run design nat-first
+say "Topology nat-first: server -> NAT gateway -> firewall -> internet gateway"
+run switch nat-first
 run routes
 run diagram --server server-a --dest blocked.example --out "$out/nat-first.svg"
 echo "   The path, as the route tables decide it (no packet sent):"
@@ -44,10 +44,10 @@ step
 say "Who did it? The alert can't say; the NAT gateway's translation log can"
 run who
 step
-say "Design firewall-first: server -> firewall -> NAT gateway -> internet gateway (routes only, nothing restarts)"
+say "Topology firewall-first: server -> firewall -> NAT gateway -> internet gateway (routes only, nothing restarts)"
 echo "   What changes in the route tables (the fix of the write-up):"
 run routes --diff firewall-first
-run design firewall-first
+run switch firewall-first
 run diagram --server server-a --dest blocked.example --out "$out/firewall-first.svg"
 step
 say "server-a asks for the same domain again"

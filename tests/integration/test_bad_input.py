@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from lab import Lab, StateError
+from lab import Lab, StateError, kernel, nodes
 from lab import docker as dk
-from lab import kernel, nodes
 from lab.errors import NodeError
+from lab.pytest_plugin import worker_lab_name
 
 CLI = [sys.executable, "-m", "lab"]
 
@@ -36,7 +36,7 @@ NOTHING = {"containers": [], "host_links": [], "state_dir": False}
 def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(tmp_path, host_links_before):
     rules = tmp_path / "broken.rules"
     rules.write_text('drop tls $HOME_NET any -> $EXTERNAL_NET any (tls.sni; content:"x"; no_such_keyword; sid:1;)\n')
-    lab = Lab("pytest-badrules", rules_file=rules)
+    lab = Lab(worker_lab_name("pytest-badrules"), rules_file=rules)
     lab.down()
     with pytest.raises(NodeError) as e:
         lab.up()
@@ -54,11 +54,11 @@ def test_a_busy_name_is_refused_and_the_running_lab_is_untouched(nfwlab):
 
 
 def test_unknown_design_on_a_running_lab_changes_nothing(nfwlab):
-    design = nfwlab.design
+    design = nfwlab.topology_name
     res = subprocess.run([*CLI, "--name", nfwlab.name, "design", "sideways"], capture_output=True, text=True)
     assert res.returncode == 2
-    assert "unknown design 'sideways'" in res.stderr and "nat-first" in res.stderr
-    assert nfwlab.design == design
+    assert "unknown topology 'sideways'" in res.stderr and "nat-first" in res.stderr
+    assert nfwlab.topology_name == design
 
 
 def test_missing_docker_engine_says_what_to_do():
@@ -75,7 +75,7 @@ def test_failed_image_build_is_reported():
 
 
 def test_down_after_an_interrupted_up_removes_everything(host_links_before):
-    lab = Lab("pytest-killed")
+    lab = Lab(worker_lab_name("pytest-killed"))
     lab.down()
     proc = subprocess.Popen([*CLI, "--name", lab.name, "up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -16,7 +16,7 @@ def test_status_json_reports_every_node_running(nfwlab):
     st = json.loads(res.stdout)
     assert set(st["nodes"].values()) == {"running"}
     assert st["firewall_engine"] == "running"
-    assert st["design"] == nfwlab.design
+    assert st["topology"] == nfwlab.topology_name
 
 
 def test_design_switch_and_routes_json(nfwlab):
@@ -50,7 +50,7 @@ def test_alerts_follow_prints_new_alerts_in_aws_format(nfwlab, nfwlab_ports):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert "following" in follower.stderr.readline()  # it has taken its place in the log
-        nfwlab.fetch("server-b", "http://blocked.example/", timeout=2, local_port=next(nfwlab_ports))
+        nfwlab.start_fetch("server-b", "http://blocked.example/", timeout=2, local_port=next(nfwlab_ports))
         line = follower.stdout.readline()
     finally:
         follower.terminate()

@@ -160,7 +160,7 @@ def test_engine_options_restart_only_the_engine(nfwlab, nfwlab_ports, tmp_path):
     containers = started_at(nfwlab)
     try:
         result = nfwlab.apply_policy(path)
-        assert result["engine_restarted"] is True
+        assert result.engine_restarted is True
         _, argv, _ = nfwlab.exec("firewall", ["sh", "-c", 'tr "\\0" " " < /proc/$(pidof suricata)/cmdline'])
         assert "exception-policy=ignore" in argv and "flow-timeouts.tcp.established=600" in argv
         mark = nfwlab.log_mark()
@@ -168,7 +168,7 @@ def test_engine_options_restart_only_the_engine(nfwlab, nfwlab_ports, tmp_path):
         nfwlab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)
     finally:
         back = nfwlab.apply_policy(nfwlab.policy)
-    assert back["engine_restarted"] is True
+    assert back.engine_restarted is True
     assert started_at(nfwlab) == containers
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab
+from lab import Lab, nodes
 from lab import docker as dk
-from lab import nodes
+from lab.pytest_plugin import worker_lab_name
 
 CLI = [sys.executable, "-m", "lab"]
 SERVERS = {"server-a": "10.0.136.108", "server-b": "10.0.140.23"}
@@ -50,7 +50,7 @@ KILL_POINTS = {
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_up_killed_at_any_point_then_down_leaves_nothing(point):
-    lab = Lab("pytest-kill")
+    lab = Lab(worker_lab_name("pytest-kill"))
     lab.down()
     before = host_state(lab)
     proc = subprocess.Popen([*CLI, "--name", lab.name, "up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,7 +60,7 @@ def test_up_killed_at_any_point_then_down_leaves_nothing(point):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    Lab("pytest-kill").down()
+    lab.down()
     assert host_state(lab) == before
 
 
@@ -69,7 +69,7 @@ def test_a_thousand_blocked_requests_give_a_thousand_alerted_flows():
 
     On a lab of its own: the firewall keeps its 1,000 dropped flows for TcpIdleTimeoutSeconds, and in the
     session's lab a later test's request could land on one of them and be dropped without an alert."""
-    with Lab("pytest-r3").running("firewall-first") as lab:
+    with Lab(worker_lab_name("pytest-r3")).running("firewall-first") as lab:
         mark = lab.log_mark()
         script = ("seq 500 | xargs -P 25 -I{} curl -sk -o /dev/null --max-time 0.7 https://blocked.example/; "
                   "ok=0; for i in $(seq 20); do "

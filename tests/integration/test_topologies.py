@@ -3,7 +3,7 @@ routing and its consequence, trace and check, and 50 servers."""
 import socket
 import subprocess
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -11,14 +11,20 @@ import yaml
 from lab import Lab
 from lab import docker as dk
 from lab.errors import ConfigError
+from lab.pytest_plugin import worker_lab_name
+from lab.results import LoggedSource
+from lab.wait import Wait
 
 CLI = [sys.executable, "-m", "lab"]
 BLOCKED = "blocked.example"
 
 
 def host_snapshot(lab: Lab) -> dict:
-    """Everything on the host a lab could leave: containers (any lab), interfaces, its state directory."""
-    return {"containers": sorted(c.id for c in dk.client().containers.list(all=True)),
+    """Everything on the host a lab could leave: its containers and any container of no lab (labs of other
+    test workers come and go meanwhile), interfaces, its state directory."""
+    mine = [c for c in dk.client().containers.list(all=True)
+            if c.labels.get(dk.LAB_LABEL) in (None, lab.name)]
+    return {"containers": sorted(c.id for c in mine),
             "interfaces": sorted(name for _, name in socket.if_nameindex()),
             "state_dir": lab.state_dir.exists()}
 
@@ -27,7 +33,7 @@ def test_malformed_topologies_are_refused_and_nothing_is_created(malformed, tmp_
     data, message = malformed
     path = tmp_path / "topology.yaml"
     path.write_text(yaml.safe_dump(data))
-    lab = Lab("pytest-malformed")
+    lab = Lab(worker_lab_name("pytest-malformed"))
     before = host_snapshot(lab)
     with pytest.raises(ConfigError) as e:
         lab.up(str(path))
@@ -39,30 +45,31 @@ def test_malformed_topologies_are_refused_and_nothing_is_created(malformed, tmp_
 def test_cli_up_with_a_malformed_topology_exits_2_and_creates_nothing(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text("vpc: {id: vpc-1, cidr: 10.0.0.0/16, region: x}\nsubnets: [\n")
-    lab = Lab("pytest-malformed")
+    lab = Lab(worker_lab_name("pytest-malformed"))
     before = host_snapshot(lab)
     res = subprocess.run([*CLI, "--name", lab.name, "up", "--topology", str(path)], capture_output=True, text=True)
     assert res.returncode == 2 and "not valid YAML" in res.stderr
     assert host_snapshot(lab) == before
 
 
-def blocked_alert(lab, server, mark):
-    assert lab.fetch(server, f"https://{BLOCKED}/", timeout=2).status is None
-    return lab.wait_for_alert({"event.tls.sni": BLOCKED, "event.src_ip": str(lab.vpc.server(server).ip)},
-                              since=mark, aws=True)
+def blocked_alert(lab, server):
+    record = lab.fetch_for_alert(server, f"https://{BLOCKED}/", {"event.tls.sni": BLOCKED,
+                                 "event.src_ip": str(lab.vpc.server(server).ip)}, aws=True)
+    assert record["event"]["verdict"]["action"] == "drop"
+    return record
 
 
 def test_multi_az_alerts_name_the_az_of_the_endpoint_that_saw_the_flow():
-    with Lab("pytest-maz", topology="multi-az").running() as lab:
+    with Lab(worker_lab_name("pytest-maz"), topology="multi-az").running() as lab:
         for server, az in (("server-a", "ap-northeast-1a"), ("server-c", "ap-northeast-1c")):
-            record = blocked_alert(lab, server, lab.log_mark())
+            record = blocked_alert(lab, server)
             assert record["availability_zone"] == az
             assert record["event"]["src_ip"] == str(lab.vpc.server(server).ip)
             assert record["firewall_name"] == "nfwlab-firewall"
         live = lab.trace_live("server-c", "allowed.example", 443)
-        assert live["request"].status == 200 and live["agrees"], live
-        assert live["firewall_logged"]["availability_zone"] == "ap-northeast-1c"
-    assert dk.containers("pytest-maz") == {}
+        assert live.request.status == 200 and live.agrees, live
+        assert live.firewall_logged.availability_zone == "ap-northeast-1c"
+    assert dk.containers(lab.name) == {}
 
 
 def test_check_flags_asymmetric_routing_and_the_live_lab_shows_the_firewall_blind(nfwlab):
@@ -85,7 +92,7 @@ def test_check_flags_asymmetric_routing_and_the_live_lab_shows_the_firewall_blin
         assert nfwlab.fetch("server-a", "http://allowed.example/", timeout=3).status == 200
         nfwlab.wait_for_flows({"event.src_ip": "10.0.136.108", "event.dest_port": 80}, since=mark)
         assert [a for a in nfwlab.alerts(since=mark, aws=True) if a["event"].get("tls", {}).get("sni") == BLOCKED] == []
-        assert blocked_alert(nfwlab, "server-a", nfwlab.log_mark())["event"]["src_ip"] == "10.0.136.108"
+        assert blocked_alert(nfwlab, "server-a")["event"]["src_ip"] == "10.0.136.108"
     finally:
         nfwlab.switch("nat-first")
 
@@ -93,7 +100,7 @@ def test_check_flags_asymmetric_routing_and_the_live_lab_shows_the_firewall_blin
 def test_a_topology_with_other_nodes_cannot_be_switched_to_live(nfwlab):
     with pytest.raises(ConfigError, match="only route tables can change on a running lab"):
         nfwlab.switch("multi-az")
-    assert nfwlab.design == "nat-first"
+    assert nfwlab.topology_name == "nat-first"
 
 
 @pytest.mark.parametrize("design, seen", [("nat-first", "10.0.13.92"), ("firewall-first", "10.0.136.108")])
@@ -107,28 +114,21 @@ def test_cli_trace_names_the_source_the_firewall_sees(nfwlab, design, seen):
 def test_trace_live_agrees_with_the_static_trace(nfwlab):
     nfwlab.switch("nat-first")
     res = nfwlab.trace_live("server-b", BLOCKED, 443)
-    assert res["firewall_logged"] == {"source": "10.0.13.92", "availability_zone": "ap-northeast-1a",
-                                      "log": "ALERT log"}
-    assert res["agrees"]
+    assert res.firewall_logged == LoggedSource("10.0.13.92", "ap-northeast-1a", "ALERT log")
+    assert res.agrees
 
 
 def test_fifty_servers_each_alerted_with_its_own_source():
-    with Lab("pytest-scale", topology="scale-50").running() as lab:
+    with Lab(worker_lab_name("pytest-scale"), topology="scale-50").running() as lab:
         assert len(lab.vpc.servers) == 50
         mark = lab.log_mark()
-        results = {}
-        lock = threading.Semaphore(8)
+        with ThreadPoolExecutor(8) as pool:  # 50 requests started at once, not one after the other
+            list(pool.map(lambda s: lab.start_fetch(s.name, f"https://{BLOCKED}/", timeout=10), lab.vpc.servers))
 
-        def fetch(name):
-            with lock:
-                results[name] = lab.fetch(name, f"https://{BLOCKED}/", timeout=2)
-        threads = [threading.Thread(target=fetch, args=(s.name,)) for s in lab.vpc.servers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert all(r.status is None for r in results.values())
-        lab.alert_log.wait_for({"event.tls.sni": BLOCKED}, since=mark.alert, count=50, timeout=30)
-        sources = {a["event"]["src_ip"] for a in lab.alerts(since=mark, aws=True)}
-        assert sources == {str(s.ip) for s in lab.vpc.servers}
-    assert dk.containers("pytest-scale") == {}
+        def sources():
+            return {a["event"]["src_ip"] for a in lab.alerts(since=mark, aws=True)
+                    if a["event"]["verdict"]["action"] == "drop" and a["event"]["tls"]["sni"] == BLOCKED}
+        Wait("an alert from each of the 50 servers", 30).until(lambda: len(sources()) >= 50,
+                                                                report=lambda: f"from {len(sources())}")
+        assert sources() == {str(s.ip) for s in lab.vpc.servers}
+    assert dk.containers(lab.name) == {}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import Lab
+from lab.pytest_plugin import worker_lab_name
 
 CLI = [sys.executable, "-m", "lab"]
 SERVERS = {"server-a": "10.0.136.108", "server-b": "10.0.140.23"}
@@ -24,7 +25,7 @@ def blocked_from_both_at_once(lab, ports):
 
     def go(node):
         start.wait()
-        lab.fetch(node, f"https://{BLOCKED}/", timeout=2, local_port=ports[node])
+        lab.start_fetch(node, f"https://{BLOCKED}/", timeout=2, local_port=ports[node])
     threads = [threading.Thread(target=go, args=(n,)) for n in SERVERS]
     for t in threads:
         t.start()
@@ -37,9 +38,9 @@ def blocked_from_both_at_once(lab, ports):
     return list(first.values())
 
 
-@pytest.mark.parametrize("nfwlab_design", ["nat-first", "firewall-first"], indirect=True)
-def test_who_names_each_server_in_both_designs(nfwlab_design, nfwlab_ports):
-    lab = nfwlab_design
+@pytest.mark.parametrize("nfwlab_topology", ["nat-first", "firewall-first"], indirect=True)
+def test_who_names_each_server_in_both_designs(nfwlab_topology, nfwlab_ports):
+    lab = nfwlab_topology
     # Distinct source ports are the ground truth: the NAT gateway keeps a free port, so in nat-first
     # the alert's src_port says which server sent it. The ports lie above the servers' ephemeral range
     # (32768-60999): an earlier test's random port still in the NAT gateway's connection table would
@@ -54,7 +55,7 @@ def test_who_names_each_server_in_both_designs(nfwlab_design, nfwlab_ports):
         sent_by = by_port[event["src_port"]]
         _, answer = lab.who(alert)
         assert answer.server == sent_by and answer.ip == SERVERS[sent_by], answer.evidence
-        if lab.design == "nat-first":
+        if lab.topology_name == "nat-first":
             assert event["src_ip"] == NAT and "nat-translations.log" in answer.evidence
         else:
             assert event["src_ip"] == SERVERS[sent_by] and "own" in answer.evidence
@@ -67,7 +68,7 @@ def test_who_tells_two_servers_apart_when_they_use_the_same_port(nfwlab, nfwlab_
     assert len(alerts) == 2 and len({a["event"]["src_port"] for a in alerts}) == 2  # the NAT gateway re-mapped one
     answers = [nfwlab.who(a)[1] for a in alerts]
     assert {a.server for a in answers} == set(SERVERS)
-    for alert, answer in zip(alerts, answers):
+    for alert, answer in zip(alerts, answers, strict=True):
         assert answer.translation["translated"]["sport"] == alert["event"]["src_port"]
         assert answer.translation["original"]["sport"] == port
 
@@ -89,7 +90,7 @@ def test_cli_who_and_diagram(nfwlab, nfwlab_ports, tmp_path):
     assert res.returncode == 0 and "who:   server-" in res.stdout and "NAT gateway nat-gateway" in res.stdout
     for name in ("nat-first.svg", "firewall-first.png"):
         out = tmp_path / name
-        res = subprocess.run([*CLI, "--name", nfwlab.name, "diagram", "--design", Path(name).stem,
+        res = subprocess.run([*CLI, "--name", nfwlab.name, "diagram", "--topology", Path(name).stem,
                               "--dest", BLOCKED, "--out", str(out)], capture_output=True, text=True)
         assert res.returncode == 0, res.stderr
         assert out.stat().st_size > 5000
@@ -115,11 +116,11 @@ def test_live_view_in_headless_chromium(nfwlab, nfwlab_ports):
             assert "private-rtb" in page.find_element(By.ID, "routes").text
             page.find_element(By.ID, "design-firewall-first").click()
             wait.until(lambda d: d.find_element(By.ID, "design").text == "firewall-first")
-            assert nfwlab.design == "firewall-first"
+            assert nfwlab.topology_name == "firewall-first"
             assert "10.0.128.0/20" in page.find_element(By.ID, "routes").text  # the return route
             known = {str(a["event"]["flow_id"]) for a in nfwlab.alerts(aws=True)}
             port = next(nfwlab_ports)
-            assert nfwlab.fetch("server-a", f"https://{BLOCKED}/", timeout=2, local_port=port).status is None
+            nfwlab.start_fetch("server-a", f"https://{BLOCKED}/", timeout=2, local_port=port)
             first_rows = ("return Array.from(document.querySelectorAll('tr.alert')).slice(0, 30).map(r => ("
                           "{flow: r.dataset.flow, src: r.querySelector('.src').textContent, "
                           "name: r.querySelector('.name').textContent, verdict: r.querySelector('.verdict')"
@@ -140,7 +141,7 @@ def test_make_demo_tells_the_story(tmp_path):
     # Its own lab, started by the demo as `make demo` does on a new machine. The session's lab has seen
     # many blocked flows, and the demo's requests let the kernel choose their ports: one could land on
     # a flow the firewall still holds as dropped, and be dropped without an alert (see nfwlab_ports).
-    lab = Lab("pytest-demo")
+    lab = Lab(worker_lab_name("pytest-demo"))
     lab.down()
     env = {**os.environ, "NFWLAB": str(Path(sys.executable).parent / "nfwlab"), "DEMO_DIR": str(tmp_path)}
     try:

@@ -2,10 +2,10 @@
 from lab.cli import main
 
 
-def test_unknown_design_is_refused_before_anything_is_made(capsys):
+def test_unknown_topology_is_refused_before_anything_is_made(capsys):
     assert main(["--name", "nope", "routes", "--design", "middle-first"]) == 2
     err = capsys.readouterr().err
-    assert "unknown design 'middle-first'" in err and "firewall-first" in err
+    assert "unknown topology 'middle-first'" in err and "firewall-first" in err
 
 
 def test_bad_lab_name(capsys):

@@ -10,7 +10,7 @@ from lab.routing import diff_route_tables
 
 def topo(name):
     t = load_topology(f"topologies/{name}.yaml")
-    return t.vpc, t.design
+    return t.vpc, t.route_tables
 
 
 def path_edges(source, color):

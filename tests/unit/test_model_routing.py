@@ -1,11 +1,12 @@
 """The VPC model, topology files and their compilation into Linux routing tables."""
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 import yaml
 
 from lab.errors import ConfigError
-from lab.model import load_topology, parse_design, parse_topology
+from lab.model import load_topology, parse_route_tables, parse_topology
 from lab.routing import EDGE_TABLE, IGW_LINK_GATEWAY, format_route_tables, kernel_routes, policy_rules, route_table_json
 
 
@@ -17,7 +18,7 @@ def vpc():
 def load_design(path, vpc):
     topology = load_topology(path)
     assert topology.vpc == vpc
-    return topology.design
+    return topology.route_tables
 
 
 def tables(vpc, design):
@@ -68,7 +69,7 @@ def test_designs_use_the_same_tables_so_a_switch_only_replaces_routes(vpc):
 
 
 def test_route_more_specific_than_local_but_wider_than_a_subnet_wins(vpc):
-    design = parse_design({"name": "x", "route_tables": [
+    design = parse_route_tables({"name": "x", "route_tables": [
         {"name": "all", "id": "rtb-1", "associations": ["private", "public", "firewall"],
          "routes": [{"destination": "10.0.128.0/17", "target": "firewall-endpoint"}]}]}, vpc)
     routes = {str(r.dst): r for r in kernel_routes(vpc, design) if r.table == 100}
@@ -100,7 +101,7 @@ def test_malformed_topologies_are_refused_naming_file_and_field(malformed):
 
 
 def test_servers_with_count_get_numbered_names_and_consecutive_addresses():
-    data = yaml.safe_load(open("topologies/nat-first.yaml"))
+    data = yaml.safe_load(Path("topologies/nat-first.yaml").read_text())
     data["servers"] = [{"name": "app-{n}", "subnet": "private", "ip": "10.0.130.10", "count": 50}]
     vpc = parse_topology(data, "t.yaml").vpc
     assert [s.name for s in vpc.servers][:3] == ["app-1", "app-2", "app-3"] and len(vpc.servers) == 50
@@ -114,7 +115,7 @@ def test_every_shipped_topology_is_valid():
 
 
 def test_targets_may_be_written_as_aws_ids(vpc):
-    design = parse_design({"name": "ids", "route_tables": [
+    design = parse_route_tables({"name": "ids", "route_tables": [
         {"name": "all", "id": "rtb-1", "associations": ["private", "public", "firewall"],
          "routes": [{"destination": "0.0.0.0/0", "target": vpc.nat_gateway.id}]}]}, vpc)
-    assert design.route_tables[0].routes[-1].target == "nat-gateway"
+    assert design.tables[0].routes[-1].target == "nat-gateway"

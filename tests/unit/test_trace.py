@@ -1,5 +1,6 @@
 """Trace: paths through the route tables, both ways, and the warnings `nfwlab check` raises (no Docker)."""
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,7 +13,7 @@ NAT, SERVER_A = IPv4Address("10.0.13.92"), IPv4Address("10.0.136.108")
 
 def topo(name):
     t = load_topology(f"topologies/{name}.yaml")
-    return t.vpc, t.design
+    return t.vpc, t.route_tables
 
 
 @pytest.mark.parametrize("design, seen", [("nat-first", NAT), ("firewall-first", SERVER_A)])
@@ -47,10 +48,10 @@ def test_home_net_that_misses_the_source_the_firewall_sees():
 
 
 def changed(name, edit):
-    data = yaml.safe_load(open(f"topologies/{name}.yaml"))
+    data = yaml.safe_load(Path(f"topologies/{name}.yaml").read_text())
     edit(data)
     t = parse_topology(data, "t.yaml")
-    return t.vpc, t.design
+    return t.vpc, t.route_tables
 
 
 def test_a_server_in_the_firewall_subnet_is_not_inspected():

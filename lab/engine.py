@@ -1,0 +1,244 @@
+"""Engine: the firewall engine inside every firewall endpoint, and the lab's handle on all of them.
+
+    FirewallEngine   what an engine is to the lab: its queue rule (how traffic reaches it, and why
+                     nothing crosses without it), its node's Compose service, start, stop, check,
+                     reload and "has it started"
+    Suricata         Suricata 7 inline on NFQUEUE, one queue per worker thread (the lab's engine today)
+    Engines          one engine in every endpoint of a lab: wait, stop, start, check, reload, status,
+                     bypass; used by Lab, the benchmarks and the tests alike
+
+A second engine (a stateless filter in front of Suricata, Suricata 8's firewall mode) is a class
+beside Suricata with the same methods; the firewall endpoint's node (lab/nodes/firewall.py) and
+Engines only ever call those.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from .docker import Container
+from .errors import ConfigError, NodeError, StateError
+from .model import FirewallEndpoint
+from .nodes.base import AWS_LOG_DIR, FORWARDING, ServiceContext
+from .policy import Rendered
+from .threads import parallel
+from .wait import Wait
+
+NFQ_QUEUES = max(1, min(4, os.cpu_count() or 1))  # Suricata worker threads (and queues) per endpoint
+RULES_DIR = "/etc/nfwlab/rules"  # the lab's rules directory, as the firewall node sees it
+POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json")  # what a policy is made of, in the rules directory
+STARTED = "Engine started"  # what Suricata prints once it inspects traffic
+DOWN = "down (fail closed: nothing crosses the firewall)"
+
+
+class FirewallEngine(Protocol):
+    kind: str
+
+    def queue_rule(self) -> list[str]: ...
+    def fail_closed(self, pid: int) -> None: ...
+    def compose_service(self, ctx: ServiceContext, endpoint: FirewallEndpoint,
+                        service: Callable[..., dict[str, Any]]) -> dict[str, Any]: ...
+    def write_policy(self, directory: Path, rendered: Rendered) -> None: ...
+    def started(self, name: str, container: Container | None) -> bool: ...
+    def running(self, container: Container) -> bool: ...
+    def start(self, name: str, container: Container, timeout: float) -> None: ...
+    def stop(self, name: str, container: Container, timeout: float) -> None: ...
+    def check(self, container: Container, candidate: str, rendered: Rendered) -> str | None: ...
+    def reload(self, name: str, container: Container, timeout: float) -> None: ...
+
+
+class Suricata:
+    """Suricata 7 inline: the endpoint's FORWARD chain sends every packet to NFQUEUE, flows spread over
+    one queue per worker by hash. No --queue-bypass: while Suricata is not running nothing crosses (fail
+    closed, as AWS). The node's supervisor (compose/images/firewall.py) restarts it on SIGHUP and delivers
+    its EVE alerts and netflow records to the ALERT and FLOW logs in AWS's envelope."""
+
+    kind = "suricata-7"
+
+    def __init__(self, docker: Any, kernel: Any, queues: int = NFQ_QUEUES,
+                 explain: Callable[[str], str] = lambda log: log, fix: Callable[[], str] = lambda: "fix the policy"):
+        self.docker, self.kernel, self.queues = docker, kernel, queues
+        self.explain, self.fix = explain, fix  # Suricata's errors traced back to the policy, and what to do
+
+    # --------------------------------------------------------------- wiring
+    def queue_rule(self) -> list[str]:
+        """The FORWARD rule's target: every forwarded packet to the engine's queues."""
+        queues = ["--queue-num", "0"] if self.queues == 1 else ["--queue-balance", f"0:{self.queues - 1}"]
+        return ["-j", "NFQUEUE", *queues]
+
+    def fail_closed(self, pid: int) -> None:
+        self.kernel.iptables(pid, "-A", "FORWARD", *self.queue_rule())
+
+    @contextmanager
+    def bypassed(self, pid: int) -> Iterator[None]:
+        """Forwarding without the engine for the block (same path, same hops): for measurements only."""
+        self.kernel.iptables(pid, "-R", "FORWARD", "1", "-j", "ACCEPT")
+        try:
+            yield
+        finally:
+            self.kernel.iptables(pid, "-R", "FORWARD", "1", *self.queue_rule())
+
+    def compose_service(self, ctx: ServiceContext, endpoint: FirewallEndpoint,
+                        service: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+        # NET_ADMIN is needed to bind the queues.
+        return service(ctx, "firewall", ["nfwlab-firewall"], cap_add=["NET_ADMIN"], sysctls=FORWARDING,
+                       environment={"NFWLAB_FIREWALL_NAME": endpoint.firewall_name,
+                                    "NFWLAB_AVAILABILITY_ZONE": endpoint.availability_zone,
+                                    "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR, "NFWLAB_NFQ_QUEUES": str(self.queues)},
+                       volumes=[f"{ctx.home.resolve()}/suricata:/etc/nfwlab/suricata:ro",
+                                f"{ctx.state}/rules:{RULES_DIR}:ro",
+                                f"{ctx.state}/logs/{endpoint.name}:/var/log/suricata",
+                                f"{ctx.state}/logs:{AWS_LOG_DIR}"])
+
+    @staticmethod
+    def write_policy(directory: Path, rendered: Rendered) -> None:
+        """The files the engine reads a policy from: rules, variables, engine options, datasets."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "lab.rules").write_text(rendered.rules)
+        (directory / "policy.yaml").write_text(rendered.variables)
+        (directory / "engine.json").write_text(json.dumps(rendered.engine, indent=1))
+        # Datasets are named by their content, so files of earlier policies can stay (a rollback uses them).
+        for name, content in rendered.datasets.items():
+            (directory / "datasets").mkdir(exist_ok=True)
+            (directory / "datasets" / name).write_text(content)
+
+    # ------------------------------------------------------------ lifecycle
+    def started(self, name: str, container: Container | None) -> bool:
+        """True once the engine reported it inspects traffic; NodeError with its errors if it stopped first."""
+        log = self.docker.logs(container.id, tail=60) if container else ""
+        if STARTED in log:
+            return True
+        if container is None or not container.running:
+            errors = self.explain(log).replace("\n", "\n    ")
+            raise NodeError(f"the firewall {name} (Suricata) refused to start:\n    {errors}", self.fix())
+        return False
+
+    def running(self, container: Container) -> bool:
+        return self.docker.exec_in(container.id, ["pidof", "suricata"])[0] == 0
+
+    def start(self, name: str, container: Container, timeout: float) -> None:
+        """Starts (or restarts) the engine in its node and waits until it inspects traffic again."""
+        signalled = time.time()
+        self.docker.signal(container.id, "SIGHUP")
+        Wait(f"the firewall engine of {name} to start", timeout, interval=0.1,
+             hint=f"see `nfwlab exec {name} -- tail /var/log/suricata/suricata.log`").until(
+            lambda: STARTED in self.docker.logs(container.id, tail=200, since=signalled),
+            report=lambda: self.docker.logs(container.id, tail=20))
+
+    def stop(self, name: str, container: Container, timeout: float) -> None:
+        """Kills the engine (the node stays up): its endpoint then fails closed."""
+        code, out, _ = self.docker.exec_in(container.id, ["pidof", "suricata"])
+        if code == 0:
+            self.docker.exec_in(container.id, ["kill", "-KILL", *out.split()])
+        Wait(f"the firewall engine of {name} to stop", timeout, hint="see `nfwlab status`").until(
+            lambda: not self.running(container))
+
+    def check(self, container: Container, candidate: str, rendered: Rendered) -> str | None:
+        """Suricata's test mode on a policy written (`write_policy`) under `candidate` (a subdirectory of the
+        rules directory): None when it accepts the policy, else its errors traced back to the policy."""
+        sets = [x for option in rendered.engine["set"] for x in ("--set", option)]
+        argv = ["suricata", "-T", "-q", "0", "-c", "/etc/nfwlab/suricata/suricata.yaml", "--init-errors-fatal",
+                "--include", f"{RULES_DIR}/{candidate}/policy.yaml", "-S", f"{RULES_DIR}/{candidate}/lab.rules",
+                "-l", "/tmp", *sets]
+        code, out, err = self.docker.exec_in(container.id, argv)
+        return None if code == 0 else rendered.explain(out + err)
+
+    def reload(self, name: str, container: Container, timeout: float) -> None:
+        """Suricata's own live reload of rules and rule variables, waited for to the end."""
+        code, out, err = self.docker.exec_in(container.id, [
+            "timeout", f"{timeout:g}", "suricatasc", "-c", "reload-rules", "/var/run/suricata/suricata-command.socket"])
+        if code != 0 or '"OK"' not in out:
+            raise NodeError(f"the firewall engine of {name} did not reload its rules: {(out + err).strip()[-500:]}",
+                            f"see `nfwlab exec {name} -- tail /var/log/suricata/suricata.log`")
+
+
+class Engines:
+    """The engine of every firewall endpoint of one lab."""
+
+    def __init__(self, engine: Any, docker: Any, lab: str, endpoints: list[str], rules_dir: Path):
+        self.engine, self.docker, self.lab = engine, docker, lab
+        self.endpoints, self.rules_dir = endpoints, rules_dir
+
+    def _select(self, node: str | None) -> list[str]:
+        if node is not None and node not in self.endpoints:
+            raise ConfigError(f"no firewall endpoint named {node!r}", f"endpoints: {', '.join(self.endpoints)}")
+        return [node] if node else list(self.endpoints)
+
+    def _container(self, name: str, found: dict[str, Container] | None = None) -> Container:
+        c = (found if found is not None else self.docker.containers(self.lab)).get(name)
+        if c is None or not c.running:
+            raise StateError(f"the firewall endpoint {name} is not running", f"see `nfwlab --name {self.lab} status`")
+        return c
+
+    def not_started(self, names: list[str] | None = None) -> list[str]:
+        """Which endpoints' engines have not started yet (one container listing for all); NodeError for one
+        that stopped with errors."""
+        found = self.docker.containers(self.lab)
+        return [n for n in (names or self.endpoints) if not self.engine.started(n, found.get(n))]
+
+    def wait(self, timeout: float) -> None:
+        """Until every endpoint's engine inspects traffic; an engine that exits is reported with its errors."""
+        waiting = list(self.endpoints)
+
+        def report() -> str:
+            found = self.docker.containers(self.lab)
+            return "\n".join(f"[{n}]\n{self.docker.logs(found[n].id, tail=30)}" for n in waiting if n in found)
+
+        def done() -> bool:
+            waiting[:] = self.not_started(waiting)
+            return not waiting
+        Wait(f"Suricata to report '{STARTED}' in every firewall endpoint", timeout, interval=0.1,
+             hint="see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`").until(
+            done, report)
+
+    def status(self, found: dict[str, Container] | None = None) -> dict[str, str]:
+        """Each endpoint's engine: "running", or why traffic does not cross it."""
+        found = found if found is not None else self.docker.containers(self.lab)
+        out = {}
+        for name in self.endpoints:
+            c = found.get(name)
+            out[name] = "running" if c and c.running and self.engine.running(c) else DOWN
+        return out
+
+    def stop(self, node: str | None = None, timeout: float = 10.0) -> None:
+        found = self.docker.containers(self.lab)
+        for name in self._select(node):
+            self.engine.stop(name, self._container(name, found), timeout)
+
+    def start(self, node: str | None = None, timeout: float = 30.0) -> None:
+        """Starts (or restarts, reading the policy's engine options again) the engines, in parallel."""
+        found = self.docker.containers(self.lab)
+        parallel([partial(self.engine.start, n, self._container(n, found), timeout) for n in self._select(node)])
+
+    def reload(self, timeout: float = 60.0) -> None:
+        found = self.docker.containers(self.lab)
+        parallel([partial(self.engine.reload, n, self._container(n, found), timeout) for n in self.endpoints])
+
+    def check(self, rendered: Rendered, what: str) -> None:
+        """The engine's own check of a policy in the first endpoint; ConfigError naming the refused rule."""
+        container = self._container(self.endpoints[0])
+        candidate = self.rules_dir / "candidate"
+        self.engine.write_policy(candidate, rendered)
+        try:
+            refused = self.engine.check(container, candidate.name, rendered)
+        finally:
+            shutil.rmtree(candidate, ignore_errors=True)
+        if refused is not None:
+            raise ConfigError(f"Suricata refused the policy {what}:\n    " + refused.replace("\n", "\n    "),
+                              "fix the rule named above; the previous policy is still running unchanged")
+
+    @contextmanager
+    def bypassed(self, node: str | None = None) -> Iterator[None]:
+        """The engines out of the path for the block, then back (benchmarks: the bare path's throughput)."""
+        found = self.docker.containers(self.lab)
+        with ExitStack() as stack:
+            for name in self._select(node):
+                stack.enter_context(self.engine.bypassed(self.docker.pid(self._container(name, found).id)))
+            yield

@@ -1,0 +1,196 @@
+"""The lab's orchestration with Docker and the kernel replaced by fakes (tests/unit/fakes.py): what `up`
+makes and in what order, its failure path and cleanup, policy rollback, the live switch's compatibility
+check, the engines, and the lazy loading of files. No root, no Docker."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from fakes import FakeDocker, FakeKernel
+
+from lab import deploy
+from lab.engine import DOWN
+from lab.errors import ConfigError, NodeError, StateError, WaitTimeout
+from lab.lab import Lab
+from lab.nodes import NodeKind
+
+ENDPOINT = "firewall"
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    monkeypatch.setattr(deploy.os, "geteuid", lambda: 0)  # the root check, not what is tested here
+    return FakeDocker(), FakeKernel()
+
+
+def new_lab(tmp_path, fakes, **kwargs):
+    docker, kernel = fakes
+    return Lab("unit", state_dir=tmp_path / "unit", docker=docker, kernel=kernel, **kwargs)
+
+
+def test_up_makes_every_node_fails_closed_before_any_link_and_routes_last(tmp_path, fakes):
+    docker, kernel = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    names = kernel.names()
+    queue = next(i for i, c in enumerate(kernel.calls) if c[0] == "iptables" and "NFQUEUE" in c[2])
+    assert queue < names.index("create_links") and names.index("add_bridge") < names.index("create_links")
+    assert names[-1] == "replace_routes"
+    compose = yaml.safe_load((lab.state_dir / "compose.yaml").read_text())["services"]
+    assert set(compose) == {"vpc-router", "server-a", "server-b", "nat-gateway", "firewall", "internet-gateway",
+                            "internet"}
+    assert all(s["network_mode"] == "none" and s["labels"]["io.nfwlab.lab"] == "unit" for s in compose.values())
+    assert compose[ENDPOINT]["labels"]["io.nfwlab.role"] == NodeKind.FIREWALL.value
+    assert lab.topology_name == "nat-first" and lab.state.read().phase == "up"
+
+
+def test_a_failure_while_wiring_removes_everything_made(tmp_path, fakes):
+    docker, kernel = fakes
+    kernel.fail = "create_links"
+    lab = new_lab(tmp_path, fakes)
+    with pytest.raises(NodeError, match="create_links failed"):
+        lab.up("nat-first")
+    assert docker.calls_of("compose down") and docker.calls_of("remove")
+    assert docker.containers("unit") == {} and not lab.state_dir.exists()
+
+
+def test_a_firewall_that_dies_at_start_is_reported_with_its_errors_and_nothing_stays(tmp_path, fakes):
+    docker, _ = fakes
+    docker.dead = {ENDPOINT}
+    docker.firewall_log = "E: detect: error parsing signature \"bogus\" from file /etc/nfwlab/rules/lab.rules at line 1"
+    lab = new_lab(tmp_path, fakes)
+    with pytest.raises(NodeError, match="node firewall is not running"):
+        lab.up("nat-first")
+    assert docker.containers("unit") == {} and not lab.state_dir.exists()
+
+
+def test_a_firewall_that_never_starts_is_a_timeout_that_shows_its_log(tmp_path, fakes):
+    docker, _ = fakes
+    docker.firewall_log = "Notice: suricata: This is Suricata version 7.0.10 RELEASE running in SYSTEM mode"
+    lab = new_lab(tmp_path, fakes)
+    with pytest.raises(WaitTimeout) as e:
+        lab.up("nat-first", firewall_timeout=0.3)
+    assert "Engine started" in str(e.value) and "7.0.10" in str(e.value)
+    assert not lab.state_dir.exists()
+
+
+def test_up_on_a_name_in_use_changes_nothing(tmp_path, fakes):
+    docker, kernel = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    before = (list(docker.calls), list(kernel.calls))
+    with pytest.raises(StateError, match="already exists") as e:
+        new_lab(tmp_path, fakes).up("nat-first")
+    assert "nfwlab --name unit down" in e.value.hint
+    assert (docker.calls, kernel.calls) == before and lab.topology_name == "nat-first"
+
+
+def test_a_failed_reload_puts_the_previous_policy_back_and_restarts_the_engine(tmp_path, fakes):
+    docker, _ = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    rules_before = (lab.state.rules_dir / "lab.rules").read_text()
+    docker.exec_results["suricatasc"] = (1, "", "Unable to connect to socket")
+    with pytest.raises(NodeError, match="did not reload its rules"):
+        lab.apply_policy("policies/allow-domains.json")
+    assert (lab.state.rules_dir / "lab.rules").read_text() == rules_before
+    assert docker.calls_of("signal") == [("signal", f"id-{ENDPOINT}", "SIGHUP")]
+    assert lab.state.read().policy["name"] == lab.policy.name
+
+
+def test_a_policy_the_engine_refuses_changes_nothing(tmp_path, fakes):
+    docker, _ = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    rules_before = (lab.state.rules_dir / "lab.rules").read_text()
+    docker.exec_results["suricata"] = (1, "", "E: detect: unknown rule keyword 'nonsense'")
+    with pytest.raises(ConfigError, match="Suricata refused the policy"):
+        lab.apply_policy("policies/allow-domains.json")
+    assert (lab.state.rules_dir / "lab.rules").read_text() == rules_before
+    assert not (lab.state.rules_dir / "candidate").exists() and not docker.calls_of("signal")
+
+
+def test_engine_options_restart_the_engine_instead_of_reloading(tmp_path, fakes):
+    docker, _ = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    policy = tmp_path / "p.yaml"
+    data = yaml.safe_load(Path("policies/strict-allow.yaml").read_text())
+    data["FirewallPolicy"]["StatefulEngineOptions"]["StreamExceptionPolicy"] = "CONTINUE"
+    policy.write_text(yaml.safe_dump(data))
+    result = lab.apply_policy(policy)
+    assert result.engine_restarted and docker.calls_of("signal")
+    assert not [c for c in docker.calls_of("exec") if c[2][3:4] == ("suricatasc",)]
+
+
+def test_switch_replaces_routes_only_and_refuses_another_vpc(tmp_path, fakes):
+    docker, kernel = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    calls = len(kernel.calls)
+    lab.switch("firewall-first")
+    assert kernel.names()[calls:] == ["replace_routes"] and lab.topology_name == "firewall-first"
+    with pytest.raises(ConfigError, match="only route tables can change") as e:
+        lab.switch("multi-az")
+    assert "up --topology" in e.value.hint
+    assert kernel.names()[calls:] == ["replace_routes"] and lab.topology_name == "firewall-first"
+    assert not docker.calls_of("signal")
+
+
+def test_engines_stop_start_and_status(tmp_path, fakes):
+    docker, _ = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    assert lab.status().firewall_engine == "running"
+    docker.exec_results["pidof"] = (1, "", "")
+    assert lab.status().firewall_engines == {ENDPOINT: DOWN}
+    lab.stop_firewall_engine()
+    with pytest.raises(ConfigError, match="no firewall endpoint named 'fw-x'"):
+        lab.stop_firewall_engine("fw-x")
+    lab.restart_firewall_engine()
+    assert docker.calls_of("signal")[-1] == ("signal", f"id-{ENDPOINT}", "SIGHUP")
+
+
+def test_bypass_swaps_the_queue_rule_and_puts_it_back(tmp_path, fakes):
+    _, kernel = fakes
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    start = len(kernel.calls)
+    with lab.engines.bypassed():
+        assert kernel.calls[-1][2] == ("-R", "FORWARD", "1", "-j", "ACCEPT")
+    assert kernel.calls[-1][2] == ("-R", "FORWARD", "1", *lab.engine_kind.queue_rule())
+    assert len(kernel.calls) == start + 2
+
+
+def test_commands_on_a_lab_that_is_down_say_how_to_start_it(tmp_path, fakes):
+    lab = new_lab(tmp_path, fakes)
+    with pytest.raises(StateError, match="is not up") as e:
+        lab.switch("firewall-first")
+    assert "nfwlab --name unit up" in e.value.hint
+    assert lab.down().containers == 0
+
+
+def test_files_are_read_when_needed_not_when_a_lab_is_made(tmp_path, fakes):
+    lab = new_lab(tmp_path, fakes, policy_file=tmp_path / "missing.json", topology=tmp_path / "missing.yaml")
+    assert lab.down().state_dir is None  # down reads neither file
+    with pytest.raises(ConfigError, match="missing.yaml: no such file"):
+        lab.up()
+    lab = new_lab(tmp_path, fakes, policy_file=tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="missing.json: no such file"):
+        lab.up("nat-first")
+    assert not lab.state_dir.exists()
+
+
+def test_log_marks_count_only_later_records(tmp_path, fakes):
+    lab = new_lab(tmp_path, fakes)
+    logs = lab.state_dir / "logs"
+    (logs / ENDPOINT).mkdir(parents=True)
+    alert = {"event_type": "alert", "timestamp": "2026-01-01T00:00:01.000000+0000", "src_ip": "10.0.13.92"}
+    (logs / "alert.log").write_text(json.dumps({"event": alert}) + "\n")
+    (logs / ENDPOINT / "eve.json").write_text(json.dumps(alert) + "\n")
+    mark = lab.log_mark()
+    assert len(lab.alerts(aws=True)) == 1 and lab.alerts(since=mark, aws=True) == []
+    with open(logs / "alert.log", "a") as f:
+        f.write(json.dumps({"event": {**alert, "src_ip": "10.0.136.108"}}) + "\n")
+    assert [a["event"]["src_ip"] for a in lab.alerts(since=mark, aws=True)] == ["10.0.136.108"]
+    assert lab.alerts(since=mark) == [] and len(lab.alerts()) == 1
