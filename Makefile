@@ -2,19 +2,23 @@
 VENV   ?= .venv
 PYTHON ?= python3
 NAME   ?= default
+# TOPOLOGY: a name in topologies/ or a file (DESIGN= is its older name)
 DESIGN ?= nat-first
+TOPOLOGY ?= $(DESIGN)
 BIN     = $(VENV)/bin
 
-.PHONY: host venv images lab-up lab-down status test unit integration demo docs bench clean
+.PHONY: host venv images lab-up lab-down status test unit integration lint site demo docs bench clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make lab-up      install what is missing, build the images, start the lab ($(DESIGN))"
+	@echo "make lab-up      install what is missing, build the images, start the lab (TOPOLOGY=$(TOPOLOGY))"
 	@echo "make demo        walk the scenario: nat-first, then firewall-first (DEMO_FLAGS=--no-pause)"
-	@echo "make docs        redraw the README's diagrams and live view screenshot (docs/)"
+	@echo "make docs        redraw the diagrams and live view screenshot (docs/)"
+	@echo "make site        build the documentation site (mkdocs --strict, into .site/)"
+	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmarks P1-P7, table + bench/results/latest.json (BENCH_FLAGS=--quick)"
 	@echo "make lab-down    remove the lab (containers, links, state)"
-	@echo "make test        the whole test suite (unit + real-lab integration)"
+	@echo "make test        the whole test suite (unit + real-lab integration; TEST_WORKERS=2 labs at once)"
 	@echo "make unit        unit tests only (no Docker, no root)"
 
 host:
@@ -23,7 +27,7 @@ host:
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
 venv: $(BIN)/.installed
@@ -34,7 +38,7 @@ images: host venv
 lab-up: images
 	@if $(BIN)/nfwlab --name $(NAME) status >/dev/null 2>&1; then \
 	  echo "lab $(NAME) is already up:"; $(BIN)/nfwlab --name $(NAME) status; \
-	else $(BIN)/nfwlab --name $(NAME) up --design $(DESIGN); fi
+	else $(BIN)/nfwlab --name $(NAME) up --topology $(TOPOLOGY); fi
 
 lab-down: venv
 	$(BIN)/nfwlab --name $(NAME) down
@@ -45,11 +49,21 @@ status: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
+# Each pytest-xdist worker runs a lab of its own; most of a lab test's time is spent waiting on packets.
+TEST_WORKERS ?= 2
+
 integration: images
-	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q tests/integration
+	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q -n $(TEST_WORKERS) tests/integration
 
 test: images
-	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q
+	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q -n $(TEST_WORKERS)
+
+lint: venv
+	$(BIN)/ruff check lab tests bench compose docs/hooks
+	$(BIN)/mypy
+
+site: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 demo: venv
 	NFWLAB=$(BIN)/nfwlab bash scripts/demo.sh --name $(NAME) $(DEMO_FLAGS)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 NAME = os.environ.get("NFWLAB_NAT_NAME", "nat-gateway")
 NAT_ID = os.environ.get("NFWLAB_NAT_ID", "")
@@ -40,7 +40,7 @@ def record(line, now):
         return None  # not source-NATed (e.g. traffic to the NAT gateway itself)
     independent = metas.get("independent")
     return {"nat_gateway": NAME, "nat_gateway_id": NAT_ID, "event": flow.get("type", "").upper(),
-            "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="microseconds"),
+            "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
             "epoch": round(now, 6), "proto": orig["proto"],
             "original": {"src": orig["src"], "sport": orig["sport"]},
             "translated": {"src": reply["dst"], "sport": reply["dport"]},
@@ -52,7 +52,7 @@ def record(line, now):
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.makedirs(os.path.dirname(LOG), exist_ok=True)
-    out = open(LOG, "a", buffering=1)  # one write per line: NAT gateways share the file
+    out = open(LOG, "a", buffering=1)  # noqa: SIM115 (open for life); one write per line: NAT gateways share it
     proc = subprocess.Popen(["conntrack", "-E", "-o", "xml,id", "-e", "NEW,DESTROY"], stdout=subprocess.PIPE,
                             text=True, bufsize=1)
     print(f"nfwlab-natlog: {NAME} logging translations to {LOG}", flush=True)

@@ -40,7 +40,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s\n" % (self.client_address[0], fmt % args))
+        sys.stderr.write(f"{self.client_address[0]} {fmt % args}\n")
 
 
 def self_signed_context():
