@@ -129,8 +129,9 @@ def p7_cold_build_and_tests(with_tests: bool) -> dict:
     out["base_image"] = base
     if with_tests:
         t0 = time.monotonic()
-        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], capture_output=True,
-                             text=True, env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"})
+        # As `make test` runs it: two workers, each with a lab of its own.
+        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
+                             capture_output=True, text=True, env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"})
         out["test_suite_s"] = round(time.monotonic() - t0, 1)
         out["test_suite_result"] = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.returncode
     return out

@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
+import requests
 from testcontainers.compose import DockerCompose
 
 from .errors import EnvironmentProblem, NodeError
@@ -54,12 +57,26 @@ def client() -> docker.DockerClient:
         ) from None
 
 
-def image_exists(name: str) -> bool:
+@contextmanager
+def _engine_errors(what: str) -> Iterator[None]:
+    """The Docker SDK's errors (and its HTTP client's) as lab errors: a container that is gone is a node
+    problem, anything else the engine's."""
     try:
-        client().images.get(name)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
+        yield
+    except docker.errors.NotFound as e:
+        raise NodeError(f"cannot {what}: {e.explanation or e}", "the container is gone; see `nfwlab status`") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        raise EnvironmentProblem(f"the Docker Engine failed to {what} ({e.__class__.__name__}: {str(e)[:300]})",
+                                 "check that dockerd runs (`docker info`)") from None
+
+
+def image_exists(name: str) -> bool:
+    with _engine_errors(f"look up image {name}"):
+        try:
+            client().images.get(name)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
 
 
 class ComposeProject:
@@ -98,7 +115,9 @@ def containers(lab: str, with_pids: bool = False) -> dict[str, Container]:
     """The lab's containers by compose service name, found by the lab's label: one listing, plus one
     inspection per running container when their processes are asked for (`with_pids`)."""
     out = {}
-    for c in client().api.containers(all=True, filters={"label": f"{LAB_LABEL}={lab}"}):
+    with _engine_errors(f"list the containers of lab {lab}"):
+        found = client().api.containers(all=True, filters={"label": f"{LAB_LABEL}={lab}"})
+    for c in found:
         labels = c.get("Labels") or {}
         name = labels.get(SERVICE_LABEL) or (c.get("Names") or ["?"])[0].lstrip("/")
         state = c.get("State", "")
@@ -109,21 +128,23 @@ def containers(lab: str, with_pids: bool = False) -> dict[str, Container]:
 
 def pid(container_id: str) -> int:
     """A container's main process (0 if it is not running or is gone)."""
-    try:
-        return int(client().api.inspect_container(container_id)["State"].get("Pid") or 0)
-    except docker.errors.NotFound:
-        return 0
+    with _engine_errors(f"inspect container {container_id[:12]}"):
+        try:
+            return int(client().api.inspect_container(container_id)["State"].get("Pid") or 0)
+        except docker.errors.NotFound:
+            return 0
 
 
 def remove_lab_containers(lab: str) -> int:
     """Removes every container carrying the lab's label (after a crash, when compose cannot)."""
     n = 0
-    for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}, ignore_removed=True):
-        try:
-            c.remove(force=True)
-            n += 1
-        except docker.errors.NotFound:
-            pass
+    with _engine_errors(f"remove the containers of lab {lab}"):
+        for c in client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab}"}, ignore_removed=True):
+            try:
+                c.remove(force=True)
+                n += 1
+            except docker.errors.NotFound:
+                pass
     return n
 
 
@@ -155,13 +176,15 @@ def exec_detached(container_id: str, argv: list[str]) -> None:
 def logs(container_id: str, tail: int = 40, since: float | None = None) -> str:
     """The last `tail` lines of a container's output, only those written at or after `since` (epoch) if given."""
     try:
-        return client().containers.get(container_id).logs(tail=tail, since=since).decode(errors="replace")
-    except docker.errors.NotFound:
+        with _engine_errors(f"read the output of container {container_id[:12]}"):
+            return client().containers.get(container_id).logs(tail=tail, since=since).decode(errors="replace")
+    except NodeError:
         return "(container is gone)"
 
 
 def signal(container_id: str, name: str) -> None:
-    client().containers.get(container_id).kill(signal=name)
+    with _engine_errors(f"send {name} to container {container_id[:12]}"):
+        client().containers.get(container_id).kill(signal=name)
 
 
 def compose_env(values: dict[str, str]) -> str:

@@ -5,7 +5,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from lab import Lab, nodes
 from lab import docker as dk
 from lab.pytest_plugin import worker_lab_name
+from lab.wait import Wait
 
 CLI = [sys.executable, "-m", "lab"]
 SERVERS = {"server-a": "10.0.136.108", "server-b": "10.0.140.23"}
@@ -33,10 +33,7 @@ def host_state(lab: Lab) -> dict:
 
 
 def wait_until(what, condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+    Wait(what, timeout, interval=0.01).until(condition)
 
 
 # Points of `nfwlab up` to kill it at: its state written but no container yet, compose starting the

@@ -1,12 +1,13 @@
 """The small pieces under the orchestration: waits, the kernel's and Docker's errors, node kinds and
 their Compose services. No root, no Docker."""
 import pytest
+import requests
 from fakes import FakeKernel
 from pyroute2.netlink.exceptions import NetlinkError
 
 from lab import docker as dk
 from lab import kernel
-from lab.errors import LabError, NodeError, WaitTimeout
+from lab.errors import EnvironmentProblem, LabError, NodeError, WaitTimeout
 from lab.model import load_topology
 from lab.nodes import NodeKind, ServiceContext, roles, services
 from lab.wait import Wait
@@ -83,6 +84,19 @@ def test_docker_errors_become_lab_errors(monkeypatch):
     with pytest.raises(NodeError, match="container 0123456789ab is gone"):
         dk.exec_in("0123456789abcdef", ["true"])
     assert dk.logs("0123456789abcdef") == "(container is gone)"
+
+
+def test_an_engine_that_fails_midway_is_an_environment_problem(monkeypatch):
+    class Api:
+        def containers(self, **kwargs):
+            raise requests.exceptions.ConnectionError("Connection aborted")
+
+    class Client:
+        api = Api()
+    monkeypatch.setattr(dk, "client", lambda: Client())
+    with pytest.raises(EnvironmentProblem, match="failed to list the containers of lab x") as e:
+        dk.containers("x")
+    assert "docker info" in e.value.hint
 
 
 def test_every_node_kind_has_one_service_and_only_uses_the_kernel_it_is_given(tmp_path):
