@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .compose import compose_config, write_compose_file
+from .engine import LOG_HINT
 from .errors import EnvironmentProblem, LabError, NodeError, StateError
 from .model import Topology
 from .nodes import Role, ServiceContext, services
@@ -21,7 +22,7 @@ from .policy import Rendered
 from .results import DownReport
 from .routing import kernel_routes
 from .state import LabState
-from .wait import Wait
+from .wait import until_containers_ready
 from .wiring import Wiring
 
 IMAGES = ("node", "firewall")
@@ -95,20 +96,9 @@ class Deployment:
 
     def _wait_ready(self, roles: list[Role], timeout: float) -> None:
         """Until every node says it does its job (a firewall endpoint: its engine inspects traffic)."""
-        waiting = list(roles)
-
-        def ready() -> bool:
-            found = self.docker.containers(self.name)
-            waiting[:] = [r for r in waiting if not r.ready(found.get(r.service))]
-            return not waiting
-
-        def report() -> str:
-            found = self.docker.containers(self.name)
-            return "\n".join(f"[{r.service}]\n{self.docker.logs(found[r.service].id, tail=30)}"
-                             for r in waiting if r.service in found)
-        Wait("every node to be ready (firewall endpoints: Suricata's 'Engine started')", timeout, interval=0.1,
-             hint="see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`"
-             ).until(ready, report)
+        until_containers_ready(self.docker, self.name, {r.service: r.ready for r in roles},
+                               "every node to be ready (firewall endpoints: Suricata's 'Engine started')", timeout,
+                               LOG_HINT)
 
     # -------------------------------------------------------------- destroy
     def destroy(self) -> DownReport:

@@ -29,13 +29,14 @@ from .model import FirewallEndpoint
 from .nodes.base import AWS_LOG_DIR, FORWARDING, ServiceContext
 from .policy import Rendered
 from .threads import parallel
-from .wait import Wait
+from .wait import Wait, until_containers_ready
 
 NFQ_QUEUES = max(1, min(4, os.cpu_count() or 1))  # Suricata worker threads (and queues) per endpoint
 RULES_DIR = "/etc/nfwlab/rules"  # the lab's rules directory, as the firewall node sees it
 POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json")  # what a policy is made of, in the rules directory
 STARTED = "Engine started"  # what Suricata prints once it inspects traffic
 DOWN = "down (fail closed: nothing crosses the firewall)"
+LOG_HINT = "see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`"
 
 
 class FirewallEngine(Protocol):
@@ -185,18 +186,8 @@ class Engines:
 
     def wait(self, timeout: float) -> None:
         """Until every endpoint's engine inspects traffic; an engine that exits is reported with its errors."""
-        waiting = list(self.endpoints)
-
-        def report() -> str:
-            found = self.docker.containers(self.lab)
-            return "\n".join(f"[{n}]\n{self.docker.logs(found[n].id, tail=30)}" for n in waiting if n in found)
-
-        def done() -> bool:
-            waiting[:] = self.not_started(waiting)
-            return not waiting
-        Wait(f"Suricata to report '{STARTED}' in every firewall endpoint", timeout, interval=0.1,
-             hint="see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`").until(
-            done, report)
+        until_containers_ready(self.docker, self.lab, {n: partial(self.engine.started, n) for n in self.endpoints},
+                               f"Suricata to report '{STARTED}' in every firewall endpoint", timeout, LOG_HINT)
 
     def status(self, found: dict[str, Container] | None = None) -> dict[str, str]:
         """Each endpoint's engine: "running", or why traffic does not cross it."""

@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,12 @@ def _home_net(value: str) -> list[str]:
     except ValueError as e:
         raise ConfigError(f"HOME_NET {value!r} is not a list of CIDR blocks ({e})",
                           "write it like 10.0.0.0/16 or 10.0.128.0/20,10.0.0.0/20") from None
+
+
+def _curl(url: str, timeout: float, local_port: int | None, *options: str) -> list[str]:
+    """A node's request: curl without certificate checks, the body discarded, from `local_port` if given."""
+    port = ["--local-port", str(local_port)] if local_port else []
+    return ["curl", *port, "-sS", "-k", "-o", "/dev/null", *options, "--max-time", f"{timeout:g}", url]
 
 
 def topology_names() -> list[str]:
@@ -160,19 +167,21 @@ class Lab:
         return roles(self.vpc, self.kernel, self.engine_kind)
 
     # ---------------------------------------------------- collaborators
-    @property
+    # Made once; `engines` and `logs` follow the topology's endpoints, so `up` with another topology forgets
+    # them (a switch keeps the endpoints: it may change route tables only).
+    @cached_property
     def engine_kind(self) -> Suricata:
         """The firewall engine every endpoint runs; Suricata's errors are traced back to the lab's policy."""
         return Suricata(self.docker, self.kernel, explain=lambda log: self.render().explain(log),
                         fix=lambda: f"fix the policy {self.policy.source}")
 
-    @property
+    @cached_property
     def engines(self) -> Engines:
         """The firewall engine of every endpoint: wait, stop, start, check, reload, status, bypassed."""
         return Engines(self.engine_kind, self.docker, self.name, [e.name for e in self.vpc.endpoints],
                        self.state.rules_dir)
 
-    @property
+    @cached_property
     def logs(self) -> LabLogs:
         return LabLogs(self.state.logs_dir, [e.name for e in self.vpc.endpoints])
 
@@ -226,6 +235,8 @@ class Lab:
         started = time.monotonic()
         if topology is not None:
             self._topology_arg, self._topology = topology, None
+            for made in ("engines", "logs"):
+                self.__dict__.pop(made, None)
         chosen, rendered = self.topology, self.render()
         self.deployment.deploy(chosen, self.roles(), self.engines, rendered, self.domains, firewall_timeout)
         self.state.write(topology=chosen.name, topology_file=chosen.source, phase="up", home_net=rendered.home_net,
@@ -370,11 +381,8 @@ class Lab:
 
     def fetch(self, node: str, url: str, timeout: float = 5.0, local_port: int | None = None) -> FetchResult:
         """Makes `node` request `url` with curl (certificates are not checked), from `local_port` if given."""
-        argv = ["curl", "-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", f"{timeout:g}", url]
-        if local_port:
-            argv[1:1] = ["--local-port", str(local_port)]
         started = time.monotonic()
-        code, out, err = self.exec(node, argv)
+        code, out, err = self.exec(node, _curl(url, timeout, local_port, "-w", "%{http_code}"))
         took = time.monotonic() - started
         status = int(out) if out.strip().isdigit() and int(out) > 0 else None
         return FetchResult(node, url, status, code, err.strip().removeprefix("curl: "), took)
@@ -393,10 +401,7 @@ class Lab:
     def start_fetch(self, node: str, url: str, timeout: float = 5.0, local_port: int | None = None) -> None:
         """Makes `node` request `url` in the background (curl, certificates not checked) and returns at once:
         for requests whose outcome the firewall's logs tell."""
-        argv = ["curl", "-sS", "-k", "-o", "/dev/null", "--max-time", f"{timeout:g}", url]
-        if local_port:
-            argv[1:1] = ["--local-port", str(local_port)]
-        self.docker.exec_detached(self._container(node).id, argv)
+        self.docker.exec_detached(self._container(node).id, _curl(url, timeout, local_port))
 
     def interfaces(self, node: str) -> list[dict[str, Any]]:
         """Interfaces of a node with their kind and addresses (for isolation checks; sends nothing)."""

@@ -67,7 +67,7 @@ class LabState:
             data["domains"] = tuple(data["domains"] or ())
         return Saved(**data)
 
-    def write(self, **changes: Any) -> Saved:
+    def write(self, **changes: Any) -> None:
         """lab.json with `changes`, replaced at once (a reader never sees half a file)."""
         saved = self.read()
         data = asdict(saved) | changes
@@ -76,7 +76,6 @@ class LabState:
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.file)
-        return self.read()
 
     def keep_topology(self, source: str | Path) -> None:
         shutil.copyfile(source, self.topology_file)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import WaitTimeout
 
@@ -42,3 +42,21 @@ class Wait:
                                   + (f"; seen instead:\n    {seen.strip().replace(chr(10), chr(10) + '    ')}"
                                      if seen.strip() else ""), self.hint)
             self.sleep(self.interval)
+
+
+def until_containers_ready(docker: Any, lab: str, checks: dict[str, Callable[[Any], bool]], what: str,
+                           timeout: float, hint: str = "") -> None:
+    """Until every check passes, each given its node's container (None if it has none), from one container
+    listing per poll; on timeout the report is the last lines of output of the nodes still waited for.
+    `docker` is the Docker module the lab was given (lab.docker, or a fake)."""
+    waiting = list(checks)
+
+    def ready() -> bool:
+        found = docker.containers(lab)
+        waiting[:] = [name for name in waiting if not checks[name](found.get(name))]
+        return not waiting
+
+    def report() -> str:
+        found = docker.containers(lab)
+        return "\n".join(f"[{name}]\n{docker.logs(found[name].id, tail=30)}" for name in waiting if name in found)
+    Wait(what, timeout, interval=0.1, hint=hint).until(ready, report)

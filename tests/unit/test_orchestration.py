@@ -149,6 +149,11 @@ def test_engines_stop_start_and_status(tmp_path, fakes):
         lab.stop_firewall_engine("fw-x")
     lab.restart_firewall_engine()
     assert docker.calls_of("signal")[-1] == ("signal", f"id-{ENDPOINT}", "SIGHUP")
+    lab.engines.wait(1)  # every endpoint reports "Engine started"
+    docker.firewall_log = "Notice: suricata: starting"
+    with pytest.raises(WaitTimeout, match="Suricata to report 'Engine started'") as e:
+        lab.engines.wait(0.3)
+    assert "starting" in str(e.value)
 
 
 def test_bypass_swaps_the_queue_rule_and_puts_it_back(tmp_path, fakes):
