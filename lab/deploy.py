@@ -97,8 +97,8 @@ class Deployment:
     def _wait_ready(self, roles: list[Role], timeout: float) -> None:
         """Until every node says it does its job (a firewall endpoint: its engine inspects traffic)."""
         until_containers_ready(self.docker, self.name, {r.service: r.ready for r in roles},
-                               "every node to be ready (firewall endpoints: Suricata's 'Engine started')", timeout,
-                               LOG_HINT)
+                               "every node to be ready (firewall endpoints: Suricata's 'Engine started';"
+                               " the internet: its web server listening)", timeout, LOG_HINT)
 
     # -------------------------------------------------------------- destroy
     def destroy(self) -> DownReport:

@@ -164,7 +164,7 @@ class Lab:
         return self.domains_given or list(self.vpc.internet.domains)
 
     def roles(self) -> list[Role]:
-        return roles(self.vpc, self.kernel, self.engine_kind)
+        return roles(self.vpc, self.kernel, self.engine_kind, self.docker)
 
     # ---------------------------------------------------- collaborators
     # Made once; `engines` and `logs` follow the topology's endpoints, so `up` with another topology forgets

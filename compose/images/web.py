@@ -48,7 +48,7 @@ def self_signed_context():
     key, cert = os.path.join(workdir, "key.pem"), os.path.join(workdir, "cert.pem")
     sans = ",".join(f"DNS:{d}" for d in DOMAINS) or "DNS:localhost"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
          "-subj", "/CN=nfwlab internet", "-addext", f"subjectAltName={sans}",
          "-keyout", key, "-out", cert],
         check=True, capture_output=True)

@@ -1,6 +1,6 @@
 """Nodes: one module per node kind, each with the same hooks (see base.py).
 
-    roles(vpc, kernel, engine) -> every node of a lab, the VPC router first
+    roles(vpc, kernel, engine, docker) -> every node of a lab, the VPC router first
 
 A new node kind is a module here with a Role subclass, a NodeKind value and a line in `roles`.
 """
@@ -22,13 +22,14 @@ __all__ = ["AWS_LOG_DIR", "INTERNET", "ROUTER", "Firewall", "Internet", "Interne
            "services"]
 
 
-def roles(vpc: Vpc, kernel: Any, engine: Any) -> list[Role]:
-    """Every node of the lab, the VPC router first; `engine` runs in every firewall endpoint."""
+def roles(vpc: Vpc, kernel: Any, engine: Any, docker: Any) -> list[Role]:
+    """Every node of the lab, the VPC router first; `engine` runs in every firewall endpoint; `docker` reads
+    what a node printed (the internet's web server says when it listens)."""
     out: list[Role] = [VpcRouter(vpc, kernel)]
     out += [Server(vpc, s.name, kernel, s.subnet, s.ip) for s in vpc.servers]
     out += [NatGateway(vpc, n.name, kernel, n.subnet, n.private_ip) for n in vpc.nat_gateways]
     out += [Firewall(vpc, e.name, kernel, engine) for e in vpc.endpoints]
-    out += [InternetGateway(vpc, kernel), Internet(vpc, kernel)]
+    out += [InternetGateway(vpc, kernel), Internet(vpc, kernel, docker)]
     return out
 
 

@@ -17,6 +17,7 @@ class FakeDocker:
         self.calls: list[tuple] = []
         self.running: dict[str, dict[str, Container]] = {}  # lab -> service -> container
         self.firewall_log = "Engine started"  # what every firewall's output says
+        self.web_log = "nfwlab-web: serving allowed.example on :80 and :443"  # the internet's web server's
         self.dead: set[str] = set()  # services whose container exits at once
         self.exec_results: dict[str, tuple[int, str, str]] = {}  # argv[0] (or argv[3] for timeout) -> result
         self.compose_up_error: Exception | None = None
@@ -70,6 +71,8 @@ class FakeDocker:
         return self.exec_results.get(key, (0, "", ""))
 
     def logs(self, container_id: str, tail: int = 40, since: float | None = None) -> str:
+        if container_id == "id-internet":
+            return self.web_log
         return self.firewall_log if "firewall" in container_id or "fw" in container_id else ""
 
     def signal(self, container_id: str, name: str) -> None:

@@ -2,7 +2,7 @@
 their Compose services. No root, no Docker."""
 import pytest
 import requests
-from fakes import FakeKernel
+from fakes import FakeDocker, FakeKernel
 from pyroute2.netlink.exceptions import NetlinkError
 
 from lab import docker as dk
@@ -104,7 +104,7 @@ def test_every_node_kind_has_one_service_and_only_uses_the_kernel_it_is_given(tm
     fake = FakeKernel()
     engine = type("Engine", (), {"fail_closed": lambda self, pid: fake.iptables(pid, "-A", "FORWARD", "-j", "X"),
                                  "compose_service": lambda self, ctx, e, service: service(ctx, "firewall", ["fw"])})()
-    nodes = roles(topology.vpc, fake, engine)
+    nodes = roles(topology.vpc, fake, engine, FakeDocker())
     assert [r.service for r in nodes] == services(topology.vpc)
     assert {r.kind for r in nodes} == set(NodeKind)
     ctx = ServiceContext("unit", tmp_path, tmp_path, "1", ("allowed.example",))

@@ -13,6 +13,7 @@ from lab.engine import DOWN
 from lab.errors import ConfigError, NodeError, StateError, WaitTimeout
 from lab.lab import Lab
 from lab.nodes import NodeKind
+from lab.nodes.internet import SERVING
 
 ENDPOINT = "firewall"
 
@@ -72,6 +73,21 @@ def test_a_firewall_that_never_starts_is_a_timeout_that_shows_its_log(tmp_path, 
         lab.up("nat-first", firewall_timeout=0.3)
     assert "Engine started" in str(e.value) and "7.0.10" in str(e.value)
     assert not lab.state_dir.exists()
+
+
+def test_up_waits_for_the_internet_to_listen_not_only_for_its_container(tmp_path, fakes):
+    # A request made before the web server listens is refused with an RST: a lab that says "up" then
+    # fails its first request (the web server makes its certificate before it binds :443).
+    docker, _ = fakes
+    docker.web_log = ""
+    lab = new_lab(tmp_path, fakes)
+    with pytest.raises(WaitTimeout, match="every node to be ready"):
+        lab.up("nat-first", firewall_timeout=0.3)
+    assert not lab.state_dir.exists()
+    assert SERVING in Path("compose/images/web.py").read_text()  # what the real web server prints
+    docker.web_log = "nfwlab-web: serving allowed.example on :80 and :443"
+    lab.up("nat-first")
+    assert lab.state.read().phase == "up"
 
 
 def test_up_on_a_name_in_use_changes_nothing(tmp_path, fakes):
