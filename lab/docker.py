@@ -148,29 +148,30 @@ def remove_lab_containers(lab: str) -> int:
     return n
 
 
-def exec_in(container_id: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Runs a command in a container; returns exit code, stdout, stderr."""
+@contextmanager
+def _exec_errors(container_id: str, argv: list[str]) -> Iterator[None]:
+    """A command run in a container that cannot run: the container is gone, or the engine refused."""
     try:
-        c = client().containers.get(container_id)
-        res = c.exec_run(argv, demux=True, environment=env or {})
+        yield
     except docker.errors.NotFound:
         raise NodeError(f"container {container_id[:12]} is gone", "run `nfwlab status`") from None
     except docker.errors.APIError as e:
         raise NodeError(f"cannot run {argv[0]} in {container_id[:12]}: {e.explanation}",
                         "is the node running? see `nfwlab status`") from None
+
+
+def exec_in(container_id: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Runs a command in a container; returns exit code, stdout, stderr."""
+    with _exec_errors(container_id, argv):
+        res = client().containers.get(container_id).exec_run(argv, demux=True, environment=env or {})
     out, err = res.output if res.output else (b"", b"")
     return res.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
 
 
 def exec_detached(container_id: str, argv: list[str]) -> None:
     """Starts a command in a container and returns at once (its output is not kept)."""
-    try:
+    with _exec_errors(container_id, argv):
         client().containers.get(container_id).exec_run(argv, detach=True)
-    except docker.errors.NotFound:
-        raise NodeError(f"container {container_id[:12]} is gone", "run `nfwlab status`") from None
-    except docker.errors.APIError as e:
-        raise NodeError(f"cannot run {argv[0]} in {container_id[:12]}: {e.explanation}",
-                        "is the node running? see `nfwlab status`") from None
 
 
 def logs(container_id: str, tail: int = 40, since: float | None = None) -> str:
