@@ -151,6 +151,14 @@ class Lab:
     def vpc(self) -> Vpc:
         return self.topology.vpc
 
+    def _topology_or_running(self, topology: str | Path | None) -> Topology:
+        """`topology` read from its file (a name or a path), or the lab's own when None."""
+        return self.resolve_topology(topology) if topology else self.topology
+
+    def _route_tables_or_running(self, topology: str | Path | None) -> RouteTables:
+        """The route tables of `topology` (same VPC as the lab's), or the lab's own when None."""
+        return self.load_route_tables(topology) if topology else self.topology.route_tables
+
     @property
     def topology_name(self) -> str | None:
         """The running topology's name, or None when the lab is not up."""
@@ -291,18 +299,15 @@ class Lab:
 
     def route_tables(self, topology: str | Path | None = None) -> str:
         """The route tables as the VPC console shows them (the running topology's, or `topology`'s)."""
-        chosen = self.load_route_tables(topology) if topology else self.topology.route_tables
-        return format_route_tables(self.vpc, chosen)
+        return format_route_tables(self.vpc, self._route_tables_or_running(topology))
 
     def route_tables_json(self, topology: str | Path | None = None) -> dict[str, Any]:
         """The route tables as `aws ec2 describe-route-tables` prints them."""
-        chosen = self.load_route_tables(topology) if topology else self.topology.route_tables
-        return route_table_json(self.vpc, chosen)
+        return route_table_json(self.vpc, self._route_tables_or_running(topology))
 
     def route_table_diff(self, other: str | Path, topology: str | Path | None = None) -> str:
         """What changes in the route tables from `topology` (default: the running one) to `other`."""
-        before = self.load_route_tables(topology) if topology else self.topology.route_tables
-        return diff_route_tables(self.vpc, before, self.load_route_tables(other))
+        return diff_route_tables(self.vpc, self._route_tables_or_running(topology), self.load_route_tables(other))
 
     # -------------------------------------------------------------- policy
     def _enforcer(self) -> Enforcer:
@@ -474,18 +479,21 @@ class Lab:
     def trace(self, source: str, dest: str, port: int = 443, topology: str | Path | None = None) -> Trace:
         """The path of a flow from the route tables alone (no packet sent): the running topology's,
         or `topology`'s (any topology file)."""
-        chosen = self.resolve_topology(topology) if topology else self.topology
+        return self._trace(self._topology_or_running(topology), source, dest, port, self._home_net_blocks())
+
+    @staticmethod
+    def _trace(chosen: Topology, source: str, dest: str, port: int, home_net: list[IPv4Network]) -> Trace:
         try:
-            return trace_flow(chosen.vpc, chosen.route_tables, source, dest, port, self._home_net_blocks())
+            return trace_flow(chosen.vpc, chosen.route_tables, source, dest, port, home_net)
         except ValueError as e:
             raise ConfigError(str(e), "nfwlab trace SERVER DESTINATION[:PORT], e.g. server-a blocked.example:443") \
                 from None
 
     def check(self, topology: str | Path | None = None, port: int = 443) -> list[Trace]:
         """A trace from every server to the internet's web server; look at each one's `warnings`."""
-        chosen = self.resolve_topology(topology) if topology else self.topology
+        chosen, home_net = self._topology_or_running(topology), self._home_net_blocks()
         web = str(chosen.vpc.internet.web_server)
-        return [self.trace(s.name, web, port, topology) for s in chosen.vpc.servers]
+        return [self._trace(chosen, s.name, web, port, home_net) for s in chosen.vpc.servers]
 
     def trace_live(self, source: str, dest: str, port: int = 443, timeout: float = 15.0) -> LiveTrace:
         """Sends one real request and compares what the firewall logged with the static trace: the first
@@ -497,7 +505,7 @@ class Lab:
     def diagram(self, topology: str | Path | None = None, server: str | None = None, dest: str | None = None,
                 port: int = 443) -> Any:
         """A Graphviz diagram of the topology (running, or `topology`) with a server's request path highlighted."""
-        chosen = self.resolve_topology(topology) if topology else self.topology
+        chosen = self._topology_or_running(topology)
         try:
             return draw_diagram(chosen.vpc, chosen.route_tables, server, dest, port)
         except ValueError as e:
