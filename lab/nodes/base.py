@@ -6,8 +6,8 @@
     configure(pids)       routes and packet filter rules, once every link is up
     ready(container)      True once the node does its job (default: its container runs)
 
-Nodes never touch the kernel or Docker themselves: the kernel module they are given
-(lab.kernel, or a fake in unit tests) does.
+Nodes never touch the kernel or Docker themselves: the modules they are given (lab.kernel
+and lab.docker, or fakes in unit tests) do.
 """
 from __future__ import annotations
 
