@@ -439,6 +439,12 @@ class Lab:
         aws=True reads the ALERT log: paths then start at the envelope ("event.alert.signature")."""
         return self.logs.wait_for_alert(criteria, since, timeout, count, aws)
 
+    def wait_for_drop(self, criteria: dict[str, Any], since: LogMark | int | None = None,
+                      timeout: float = 10.0) -> Record:
+        """Waits for the firewall's record of a dropped flow (Suricata's EVE `drop` record of the flow's first
+        dropped packet, in eve.json): it decides a drop that raised no alert, such as a silent default action."""
+        return self.logs.wait_for_drop(criteria, since, timeout)
+
     def wait_for_flows(self, criteria: dict[str, Any], since: LogMark | int | None = None, timeout: float = 15.0,
                        count: int = 1, aws: bool = True) -> list[Record]:
         """Waits for FLOW log records (netflow) matching `criteria`; returns them (AWS envelope unless aws=False).

@@ -241,3 +241,10 @@ class LabLogs:
                        timeout: float = 15.0, count: int = 1, aws: bool = True) -> list[Record]:
         log, which = self._log(aws, "flow")
         return log.wait_for(criteria, since=self.since(since, which), timeout=timeout, count=count, kind="netflow")
+
+    def wait_for_drop(self, criteria: dict[str, Any], since: LogMark | Offsets | int | None = None,
+                      timeout: float = 10.0) -> Record:
+        """Waits for the engine's record of a dropped flow (EVE `drop`, the flow's first dropped packet);
+        it comes for silent drops too. eve.json only: AWS's logs have no such record."""
+        log, which = self._log(False, "alert")
+        return log.wait_for(criteria, since=self.since(since, which), timeout=timeout, kind="drop")[0]

@@ -27,6 +27,7 @@ import yaml
 
 from .documents import read_document
 from .errors import ConfigError
+from .order import DEFAULT_ACTIONS_ORIGIN, STRICT_ACTION_ORDER, shadow_warnings, strict_order
 from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
 
 DEFAULT_ORDER = "DEFAULT_ACTION_ORDER"
@@ -497,17 +498,15 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
     home = policy.home_net or (vpc_cidr,)
     address_groups = {"HOME_NET": _address_group(home), "EXTERNAL_NET": "!$HOME_NET"}
     port_groups: dict[str, str] = {}
-    lines: list[str] = []
-    origins: list[str | None] = []
+    entries: list[tuple[str, str | None]] = []  # (line, where it came from; None for comments)
     warnings: list[str] = []
     used: set[tuple[int, int]] = set()
     files: dict[str, str] = {}  # datasets/<name>.lst -> content
     notes: list[str] = []
-    lines.append(f"# firewall policy {policy.name}: {policy.rule_order}"
-                 + (f", default actions {', '.join(policy.default_actions)}" if policy.default_actions else "")
-                 + f"; HOME_NET {','.join(home)}"
-                 + (" (the VPC CIDR)" if not policy.home_net else " (PolicyVariables)"))
-    origins.append(None)
+    entries.append((f"# firewall policy {policy.name}: {policy.rule_order}"
+                    + (f", default actions {', '.join(policy.default_actions)}" if policy.default_actions else "")
+                    + f"; HOME_NET {','.join(home)}"
+                    + (" (the VPC CIDR)" if not policy.home_net else " (PolicyVariables)"), None))
     for k, ref in enumerate(policy.groups, 1):
         g = ref.group
         renames: dict[str, str] = {}
@@ -523,11 +522,10 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
         keys = [_gid_sid(r.text) for r in g.rules]
         clash = any(key in used for key in keys)
         gid = 100 + k if clash else None  # the same sid in two groups: keep the sid, give the group its own gid
-        lines.append(f"# rule group {g.name} ({g.kind}"
-                     + (f", priority {ref.priority}" if ref.priority is not None else "")
-                     + (f", override {ref.override}" if ref.override else "")
-                     + (f", gid {gid}: its sids repeat an earlier group's" if gid else "") + ")")
-        origins.append(None)
+        entries.append((f"# rule group {g.name} ({g.kind}"
+                        + (f", priority {ref.priority}" if ref.priority is not None else "")
+                        + (f", override {ref.override}" if ref.override else "")
+                        + (f", gid {gid}: its sids repeat an earlier group's" if gid else "") + ")", None))
         rules = g.rules
         if g.domain_list is not None and uses_datasets(g.domain_list):
             lines_ds = domain_list_lines(g.domain_list, f"nfw{k}", files)
@@ -549,19 +547,22 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
             if gid and not GID_RE.search(text):
                 text = _add_option(text, f"gid:{gid};")
             used.add((gid or key[0], key[1]))
-            lines.append(text)
-            origins.append(f"rule group {g.name}, {r.where} ({g.source})")
+            entries.append((text, f"rule group {g.name}, {r.where} ({g.source})"))
     if policy.default_actions:
-        lines.append("# stateful default actions (STRICT_ORDER): after every rule group")
-        origins.append(None)
+        entries.append(("# stateful default actions (STRICT_ORDER): after every rule group", None))
         for text, name in _default_action_rules(policy.default_actions):
-            lines.append(text)
-            origins.append(f"the policy's StatefulDefaultActions {name}")
+            entries.append((text, f"{DEFAULT_ACTIONS_ORIGIN} {name}"))
+    strict = policy.rule_order == STRICT_ORDER
+    warnings += shadow_warnings(entries, strict)
+    if strict:
+        entries = strict_order(entries)
     variables = ("%YAML 1.1\n---\n# The firewall policy's rule variables (written by nfwlab; do not edit).\n"
                  + yaml.safe_dump({"vars": {"address-groups": address_groups, "port-groups": port_groups or
                                             {"NFWLAB_UNUSED_PORTS": "[1]"}}}, sort_keys=False, width=1000))
     engine_set = [f"exception-policy={STREAM_EXCEPTION[policy.stream_exception_policy]}"]
     if policy.tcp_idle_timeout:
         engine_set.append(f"flow-timeouts.tcp.established={policy.tcp_idle_timeout}")
-    return Rendered("\n".join(lines) + "\n", tuple(origins), variables, {"set": engine_set},
+    if strict:  # the probes of the strict-order rules run before the rules they guard (lab/order.py)
+        engine_set += [f"action-order.{i}={a}" for i, a in enumerate(STRICT_ACTION_ORDER)]
+    return Rendered("\n".join(t for t, _ in entries) + "\n", tuple(o for _, o in entries), variables, {"set": engine_set},
                     ",".join(home), tuple(warnings), files, tuple(notes))
