@@ -205,7 +205,9 @@ def _decides_flow_early(rule: ParsedRule) -> bool:
     reject without flow options (Suricata applies it to the whole flow from the first packet on)."""
     if rule.protocol not in TRANSPORT or not _content_free(rule):
         return False
-    return rule.action == "pass" or not any(k in ("flow", "flowbits", "flowint", "stream_size") for k, _ in rule.options)
+    if rule.action == "pass":  # a pass of the handshake only (flow:not_established) leaves the request alone
+        return "not_established" not in (rule.option("flow") or "")
+    return not any(k in ("flow", "flowbits", "flowint", "stream_size") for k, _ in rule.options)
 
 
 def _networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:

@@ -564,5 +564,5 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
         engine_set.append(f"flow-timeouts.tcp.established={policy.tcp_idle_timeout}")
     if strict:  # the probes of the strict-order rules run before the rules they guard (lab/order.py)
         engine_set += [f"action-order.{i}={a}" for i, a in enumerate(STRICT_ACTION_ORDER)]
-    return Rendered("\n".join(t for t, _ in entries) + "\n", tuple(o for _, o in entries), variables, {"set": engine_set},
-                    ",".join(home), tuple(warnings), files, tuple(notes))
+    return Rendered("\n".join(t for t, _ in entries) + "\n", tuple(o for _, o in entries), variables,
+                    {"set": engine_set}, ",".join(home), tuple(warnings), files, tuple(notes))

@@ -122,3 +122,8 @@ def test_strict_order_warns_about_a_rule_an_identical_earlier_rule_decides():
     text = ('pass tls any any -> any any (tls.sni; content:"a"; sid:1;)\n'
             'drop tls any any -> any any (tls.sni; content:"a"; msg:"never"; sid:2;)')
     assert "drop rule sid 2 (rule 2) matches exactly what pass rule sid 1" in warnings(text)[0]
+
+
+def test_a_pass_of_the_handshake_only_shadows_nothing():
+    assert warnings("pass tcp any any <> any 443 (flow:not_established; sid:1;)\n"
+                    'drop tls any any -> any 443 (tls.sni; content:"a"; sid:2;)') == []
