@@ -119,7 +119,9 @@ def parse_rule(text: str) -> ParsedRule:
     if len(parts) != 7:
         raise ValueError(f"a rule's header has 7 parts (action protocol source port direction destination port): "
                          f"{head.strip()!r}")
-    return ParsedRule(*parts, options=tuple(split_options(rest.rstrip()[:-1])))  # type: ignore[call-arg]
+    action, protocol, source, source_port, direction, destination, destination_port = parts
+    return ParsedRule(action, protocol, source, source_port, direction, destination, destination_port,
+                      tuple(split_options(rest.rstrip()[:-1])))
 
 
 def _changes_state(keyword: str, value: str | None) -> bool:
@@ -237,7 +239,7 @@ def _overlap(a: ParsedRule, b: ParsedRule) -> bool:
     for x, y in ((a.source, b.source), (a.destination, b.destination)):
         nx, ny = _networks(x), _networks(y)
         if nx is not None and ny is not None and not any(
-                p.version == q.version and p.overlaps(q) for p in nx for q in ny):  # type: ignore[arg-type]
+                p.version == q.version and p.overlaps(q) for p in nx for q in ny):
             return False
     for x, y in ((a.source_port, b.source_port), (a.destination_port, b.destination_port)):
         px, py = _ports(x), _ports(y)
