@@ -76,6 +76,9 @@ class Suricata:
 
     def fail_closed(self, pid: int) -> None:
         self.kernel.iptables(pid, "-A", "FORWARD", *self.queue_rule())
+        # AWS: "REJECT is available only for TCP traffic": for other protocols a reject acts as a drop.
+        # Suricata answers them with ICMP host-prohibited, which nothing else in this node ever sends.
+        self.kernel.iptables(pid, "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "host-prohibited", "-j", "DROP")
 
     @contextmanager
     def bypassed(self, pid: int) -> Iterator[None]:

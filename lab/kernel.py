@@ -215,3 +215,16 @@ def iptables(pid: int, *args: str) -> str:
         raise NodeError(f"{' '.join(cmd)} failed with exit code {res.returncode}: {(res.stderr or res.stdout).strip()}",
                         "check that the kernel has iptables (nft) support and the NFQUEUE target")
     return res.stdout
+
+
+def sysctl(pid: int, name: str, value: str) -> None:
+    """Sets a network namespace's own sysctl (net.*) in the namespace of process `pid`: /proc/sys is
+    read-only inside containers, and /proc/sys/net shows the namespace of the process that opens it."""
+    if not name.startswith("net.") or not all(part.replace("_", "").isalnum() for part in name.split(".")):
+        raise ValueError(f"not a per-namespace sysctl name: {name!r}")
+    path = "/proc/sys/" + name.replace(".", "/")
+    cmd = ["nsenter", f"--net={netns_path(pid)}", "--", "sh", "-c", 'printf "%s\n" "$1" > "$2"', "sysctl", value, path]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:
+        raise NodeError(f"setting {name}={value} in the node's namespace failed: {res.stderr.strip()}",
+                        "the kernel's connection tracking (nf_conntrack) must be loaded; try `modprobe nf_conntrack`")

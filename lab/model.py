@@ -17,6 +17,8 @@ from typing import Any
 from .documents import read_document
 from .errors import ConfigError
 
+NAT_TCP_IDLE_TIMEOUT = 350  # seconds: a NAT gateway's idle timeout for TCP, fixed on AWS
+
 LOCAL = "local"
 FIREWALL_ENDPOINT = "firewall-endpoint"
 RESERVED_NAMES = ("vpc-router", "internet")  # nodes the lab always has
@@ -61,6 +63,9 @@ class NatGateway:
     subnet: str
     private_ip: IPv4Address
     elastic_ip: IPv4Address
+    # AWS: "If a connection that's using a NAT gateway is idle for 350 seconds or more, the connection
+    # times out." Fixed on AWS; a topology may shorten it so that a test sees it in seconds.
+    tcp_idle_timeout: int = NAT_TCP_IDLE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -356,7 +361,11 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         if isinstance(n, dict) and "elastic_ip" not in n:
             raise r.fail(f"{where}.elastic_ip", "missing: a public NAT gateway needs an Elastic IP",
                          "add elastic_ip: an address from 198.51.100.0/24 or 203.0.113.0/24")
-        n = r.mapping(n, where, ["name", "id", "subnet", "private_ip", "elastic_ip"])
+        n = r.mapping(n, where, ["name", "id", "subnet", "private_ip", "elastic_ip"], ["tcp_idle_timeout"])
+        idle = n.get("tcp_idle_timeout", NAT_TCP_IDLE_TIMEOUT)
+        if not isinstance(idle, int) or isinstance(idle, bool) or not 1 <= idle <= NAT_TCP_IDLE_TIMEOUT:
+            raise r.fail(f"{where}.tcp_idle_timeout", f"{idle!r} is not a number of seconds from 1 to 350",
+                         "leave it out for AWS's 350 seconds; shorten it only to see the timeout in a test")
         name = node_name(n["name"], f"{where}.name")
         subnet, ip = place(n["private_ip"], n["subnet"], where, "private_ip", name)
         eip = r.address(n["elastic_ip"], f"{where}.elastic_ip")
@@ -365,7 +374,7 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
             raise r.fail(f"{where}.elastic_ip", f"{eip} is already the Elastic IP of {eips[eip]}",
                          "each NAT gateway has its own Elastic IP")
         eips[eip] = name
-        nats.append(NatGateway(name, r.text(n["id"], f"{where}.id"), subnet, ip, eip))
+        nats.append(NatGateway(name, r.text(n["id"], f"{where}.id"), subnet, ip, eip, idle))
 
     f = r.mapping(top["firewall"], "firewall", ["name", "endpoints"])
     firewall_name = r.text(f["name"], "firewall.name")

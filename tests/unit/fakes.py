@@ -98,6 +98,9 @@ class FakeKernel:
             raise NodeError(f"{name} failed (fake)", "it is a fake")
         self.calls.append((name, *args))
 
+    def sysctl(self, pid: int, name: str, value: str) -> None:
+        self._record("sysctl", pid, (name, value))
+
     def iptables(self, pid: int, *args: str) -> str:
         self._record("iptables", pid, args)
         return ""

@@ -119,3 +119,16 @@ def test_targets_may_be_written_as_aws_ids(vpc):
         {"name": "all", "id": "rtb-1", "associations": ["private", "public", "firewall"],
          "routes": [{"destination": "0.0.0.0/0", "target": vpc.nat_gateway.id}]}]}, vpc)
     assert design.tables[0].routes[-1].target == "nat-gateway"
+
+
+@pytest.mark.parametrize("value, ok", [(None, True), (2, True), (350, True), (0, False), (351, False),
+                                       ("60", False), (True, False)])
+def test_a_nat_gateway_idle_timeout_is_350_seconds_or_shorter(value, ok):
+    data = yaml.safe_load(Path("topologies/nat-first.yaml").read_text())
+    if value is not None:
+        data["nat_gateways"][0]["tcp_idle_timeout"] = value
+    if ok:
+        assert parse_topology(data, "t.yaml").vpc.nat_gateways[0].tcp_idle_timeout == (value or 350)
+    else:
+        with pytest.raises(ConfigError, match=r"t.yaml: nat_gateways\[0\].tcp_idle_timeout"):
+            parse_topology(data, "t.yaml")
