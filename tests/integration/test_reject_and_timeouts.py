@@ -22,19 +22,19 @@ REJECT_LIST = {"RuleGroupName": "reject-blocked", "RuleGroup": {"RulesSource": {
 REJECT_UDP = {"RuleGroupName": "reject-udp", "RuleGroup": {"RulesSource": {"RulesString":
     'reject udp $HOME_NET any -> $EXTERNAL_NET 9999 (msg:"reject udp 9999"; sid:1;)'}}}
 
-# A UDP datagram to the web server, which listens on no UDP port: passed, it is answered with ICMP port
+# A UDP datagram to the web server (argv: its address), which listens on no UDP port: passed, it is answered with ICMP port
 # unreachable (ECONNREFUSED); a reject answered with ICMP would give EHOSTUNREACH; a drop gives silence.
 UDP_PROBE = """
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0); s.connect(("%s", 9999))
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0); s.connect((sys.argv[1], 9999))
 s.send(b"x")
 try:
     s.recv(100); print("answer")
 except socket.timeout: print("silence")
 except OSError as e: print(type(e).__name__)
-""" % WEB_SERVER
+"""
 
-# One TCP connection to the web server: a request, `idle` seconds without a packet, a second request.
+# One TCP connection to the web server (argv: idle seconds, address): a request, `idle` seconds without a packet, a second request.
 KEEPALIVE = """
 import socket, sys, time
 def exchange(s):
@@ -51,13 +51,13 @@ def exchange(s):
         if not chunk: return "closed"
         body += chunk
     return "answered"
-s = socket.create_connection(("%s", 80), timeout=5)
+s = socket.create_connection((sys.argv[2], 80), timeout=5)
 assert exchange(s) == "answered"
 time.sleep(float(sys.argv[1]))
 try: print(exchange(s))
 except ConnectionResetError: print("reset")
 except socket.timeout: print("timeout")
-""" % WEB_SERVER
+"""
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_a_reject_resets_the_connection_at_once(reject_policy, nfwlab_ports, url
 def test_a_reject_of_udp_acts_as_a_drop(reject_policy):
     lab = reject_policy(REJECT_UDP)
     mark = lab.log_mark()
-    code, out, err = lab.exec("server-a", ["python3", "-c", UDP_PROBE])
+    code, out, err = lab.exec("server-a", ["python3", "-c", UDP_PROBE, WEB_SERVER])
     alert = lab.wait_for_alert({"alert.signature": "reject udp 9999"}, since=mark)  # the engine's decision
     assert alert["verdict"]["action"] == "drop"
     assert (code, out.strip()) == (0, "silence"), f"no ICMP answer may reach the client: {out} {err}"
@@ -98,7 +98,7 @@ def test_a_reject_of_udp_acts_as_a_drop(reject_policy):
 
 def test_without_the_reject_the_udp_probe_is_answered(nfwlab):
     """The probe above can tell a drop from a pass: passed, the web server's kernel answers."""
-    code, out, _ = nfwlab.exec("server-a", ["python3", "-c", UDP_PROBE])
+    code, out, _ = nfwlab.exec("server-a", ["python3", "-c", UDP_PROBE, WEB_SERVER])
     assert out.strip() == "ConnectionRefusedError"
 
 
@@ -120,7 +120,7 @@ def short_nat_timeout(tmp_path_factory):
 
 def test_the_nat_gateway_resets_a_connection_idle_longer_than_its_timeout(short_nat_timeout):
     lab = short_nat_timeout
-    code, out, err = lab.exec("server-a", ["python3", "-c", KEEPALIVE, "4"])
+    code, out, err = lab.exec("server-a", ["python3", "-c", KEEPALIVE, "4", WEB_SERVER])
     assert out.strip() == "reset", f"expected an RST after 4 s idle (timeout 2 s): {out} {err}"
-    code, out, err = lab.exec("server-a", ["python3", "-c", KEEPALIVE, "0.5"])
+    code, out, err = lab.exec("server-a", ["python3", "-c", KEEPALIVE, "0.5", WEB_SERVER])
     assert out.strip() == "answered", f"a connection idle for less than the timeout goes on: {out} {err}"
