@@ -15,8 +15,11 @@ from typing import Any
 
 from .diagram import write as write_diagram
 from .errors import ConfigError, LabError
+from .exporter import MetricsExporter
 from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, Lab, build_images, topology_names
 from .logs import describe
+from .metrics import NAMESPACE
+from .metrics import as_text as metrics_text
 from .policy import load_policy
 
 
@@ -306,6 +309,24 @@ def cmd_engine(args) -> int:
     return 0
 
 
+def cmd_metrics(args) -> int:
+    lab = Lab(args.name)
+    if args.prometheus:
+        exporter = MetricsExporter(lab.metrics, args.port)
+        print(f"metrics of lab {args.name} for Prometheus: {exporter.url} (Ctrl-C stops)", flush=True)
+        try:
+            exporter.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        return 0
+    metrics = lab.metrics()
+    if args.json:
+        print(json.dumps({"Namespace": NAMESPACE, "MetricData": [m.as_dict() for m in metrics]}, indent=1))
+    else:
+        print(metrics_text(metrics), end="")
+    return 0
+
+
 def cmd_build(args) -> int:
     base = build_images(args.base_image)
     print(f"images nfwlab/node and nfwlab/firewall built from {base}")
@@ -401,6 +422,11 @@ def parser() -> argparse.ArgumentParser:
              json_flag=False)
     sp.add_argument("action", choices=["stop", "start"])
     sp.add_argument("--node", help="one firewall endpoint (default: all)")
+    sp = add("metrics", cmd_metrics, "print the firewall's counters under AWS's CloudWatch metric names and "
+             "dimensions (namespace AWS/NetworkFirewall)")
+    sp.add_argument("--prometheus", action="store_true", help="serve them for Prometheus on "
+                    "http://127.0.0.1:PORT/metrics instead (Ctrl-C stops)")
+    sp.add_argument("--port", type=int, default=9108, help="port on 127.0.0.1 for --prometheus (default 9108)")
     sp = add("build", cmd_build, "build the lab's images (a Debian base with debootstrap if no registry)",
              json_flag=False)
     sp.add_argument("--base-image", help="base image to build from (default debian:bookworm-slim)")

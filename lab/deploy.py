@@ -63,6 +63,7 @@ class Deployment:
                 raise
             self.wiring.wire(roles, self.pids(topology), kernel_routes(topology.vpc, topology.route_tables))
             self._wait_ready(roles, timeout)
+            engines.apply_stateless()  # the stateless engine's rules, and its pass path open
         except BaseException:
             self.destroy()
             raise

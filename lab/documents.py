@@ -35,3 +35,27 @@ def read_document(path: str | Path, what: str = "file") -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}", "fix the YAML at the line shown") from None
+
+
+class Fields:
+    """Field access in an AWS document, with errors that name the file and the field. `ignored`: fields AWS
+    returns that change nothing in the lab (metadata), accepted anywhere."""
+
+    def __init__(self, source: str, ignored: frozenset[str] | set[str] = frozenset()):
+        self.source, self.ignored = source, ignored
+
+    def fail(self, where: str, what: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {where}: {what}", fix)
+
+    def fields(self, data: Any, where: str, known: tuple[str, ...]) -> dict:
+        if not isinstance(data, dict):
+            raise self.fail(where, f"expected an object, got {type(data).__name__}", "see the README's examples")
+        for key in data:
+            if key not in known and key not in self.ignored:
+                raise self.fail(f"{where}.{key}", "unknown field", f"known fields here: {', '.join(known)}")
+        return data
+
+    def strings(self, data: Any, where: str) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            raise self.fail(where, f"expected a list of strings, got {data!r}", 'write ["a", "b"]')
+        return data

@@ -42,7 +42,7 @@ class Enforcer:
         with self._lock():
             rendered = self.check(policy)
             checked = time.monotonic()
-            previous = {name: (live / name).read_text() for name in POLICY_FILES}
+            previous = {name: (live / name).read_text() if (live / name).exists() else "" for name in POLICY_FILES}
             restart = json.loads(previous["engine.json"]) != rendered.engine
             self.engines.engine.write_policy(live, rendered)
             try:
@@ -50,10 +50,12 @@ class Enforcer:
                     self.engines.start(timeout=timeout)
                 else:
                     self.engines.reload(timeout)
+                self.engines.apply_stateless()
             except LabError:
                 for name, text in previous.items():
                     (live / name).write_text(text)
                 self.engines.start(timeout=timeout)
+                self.engines.apply_stateless()
                 raise
             self.state.write(policy=policy.summary(), home_net=rendered.home_net)
         done = time.monotonic()

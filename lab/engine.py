@@ -28,13 +28,17 @@ from .errors import ConfigError, NodeError, StateError
 from .model import FirewallEndpoint
 from .nodes.base import AWS_LOG_DIR, FORWARDING, ServiceContext
 from .policy import Rendered
+from .stateless import CHAIN as STATELESS_CHAIN
+from .stateless import PASS_CHAIN
 from .threads import parallel
 from .wait import Wait, until_containers_ready
 
 NFQ_QUEUES = max(1, min(4, os.cpu_count() or 1))  # Suricata worker threads (and queues) per endpoint
 RULES_DIR = "/etc/nfwlab/rules"  # the lab's rules directory, as the firewall node sees it
-POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json")  # what a policy is made of, in the rules directory
+# What a policy is made of, in the rules directory.
+POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json", "stateless.rules")
 STARTED = "Engine started"  # what Suricata prints once it inspects traffic
+QUEUE_POSITION = "2"  # FORWARD's rule that queues packets to the engine, after the stateless engine's chain
 DOWN = "down (fail closed: nothing crosses the firewall)"
 LOG_HINT = "see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`"
 
@@ -53,6 +57,9 @@ class FirewallEngine(Protocol):
     def stop(self, name: str, container: Container, timeout: float) -> None: ...
     def check(self, container: Container, candidate: str, rendered: Rendered) -> str | None: ...
     def reload(self, name: str, container: Container, timeout: float) -> None: ...
+    def apply_stateless(self, name: str, container: Container) -> None: ...
+    def counters(self, name: str, container: Container) -> tuple[str, dict[str, Any]]: ...
+    def gate(self, name: str, container: Container, engine_running: bool) -> None: ...
 
 
 class Suricata:
@@ -75,6 +82,12 @@ class Suricata:
         return ["-j", "NFQUEUE", *queues]
 
     def fail_closed(self, pid: int) -> None:
+        """FORWARD: the stateless engine's chain (empty until the policy is applied), then the queue. What the
+        stateless engine passes goes through NFW-PASS, which drops until the engine has started."""
+        self.kernel.iptables(pid, "-N", PASS_CHAIN)
+        self.kernel.iptables(pid, "-A", PASS_CHAIN, "-j", "DROP")
+        self.kernel.iptables(pid, "-N", STATELESS_CHAIN)
+        self.kernel.iptables(pid, "-A", "FORWARD", "-j", STATELESS_CHAIN)
         self.kernel.iptables(pid, "-A", "FORWARD", *self.queue_rule())
         # AWS: "REJECT is available only for TCP traffic": for other protocols a reject acts as a drop.
         # Suricata answers them with ICMP host-prohibited, which nothing else in this node ever sends.
@@ -83,11 +96,11 @@ class Suricata:
     @contextmanager
     def bypassed(self, pid: int) -> Iterator[None]:
         """Forwarding without the engine for the block (same path, same hops): for measurements only."""
-        self.kernel.iptables(pid, "-R", "FORWARD", "1", "-j", "ACCEPT")
+        self.kernel.iptables(pid, "-R", "FORWARD", QUEUE_POSITION, "-j", "ACCEPT")
         try:
             yield
         finally:
-            self.kernel.iptables(pid, "-R", "FORWARD", "1", *self.queue_rule())
+            self.kernel.iptables(pid, "-R", "FORWARD", QUEUE_POSITION, *self.queue_rule())
 
     def compose_service(self, ctx: ServiceContext, endpoint: FirewallEndpoint,
                         service: Callable[..., dict[str, Any]]) -> dict[str, Any]:
@@ -108,6 +121,7 @@ class Suricata:
         (directory / "lab.rules").write_text(rendered.rules)
         (directory / "policy.yaml").write_text(rendered.variables)
         (directory / "engine.json").write_text(json.dumps(rendered.engine, indent=1))
+        (directory / "stateless.rules").write_text(rendered.stateless)
         # Datasets are named by their content, so files of earlier policies can stay (a rollback uses them).
         for name, content in rendered.datasets.items():
             (directory / "datasets").mkdir(exist_ok=True)
@@ -143,6 +157,39 @@ class Suricata:
             self.docker.exec_in(container.id, ["kill", "-KILL", *out.split()])
         Wait(f"the firewall engine of {name} to stop", timeout, hint="see `nfwlab status`").until(
             lambda: not self.running(container))
+
+    def apply_stateless(self, name: str, container: Container) -> None:
+        """The stateless engine's rules (stateless.rules, written by `write_policy`) made live in one atomic
+        replacement of its chain."""
+        code, out, err = self.docker.exec_in(container.id, ["iptables-restore", "-w", "5", "--noflush",
+                                                            f"{RULES_DIR}/stateless.rules"])
+        if code != 0:
+            raise NodeError(f"the stateless engine of {name} refused its rules: {(out + err).strip()[-500:]}",
+                            f"see `nfwlab exec {name} -- cat {RULES_DIR}/stateless.rules`")
+
+    def counters(self, name: str, container: Container) -> tuple[str, dict[str, Any]]:
+        """The stateless chain's listing with its packet counts, and Suricata's counters ({} while it is down)."""
+        code, listing, err = self.docker.exec_in(container.id, ["iptables", "-w", "5", "-nvx", "-L", STATELESS_CHAIN])
+        if code != 0:
+            raise NodeError(f"could not read the stateless engine's counters in {name}: {err.strip()}",
+                            "see `nfwlab status`")
+        code, out, _ = self.docker.exec_in(container.id, ["suricatasc", "-c", "dump-counters",
+                                                          "/var/run/suricata/suricata-command.socket"])
+        try:
+            answer = json.loads(out) if code == 0 else {}
+        except json.JSONDecodeError:
+            answer = {}
+        stateful = answer.get("message") if answer.get("return") == "OK" else {}
+        return listing, stateful if isinstance(stateful, dict) else {}
+
+    def gate(self, name: str, container: Container, engine_running: bool) -> None:
+        """What the stateless engine passes crosses only while the stateful engine runs: the endpoint
+        fails closed as a whole."""
+        code, out, err = self.docker.exec_in(container.id, ["iptables", "-w", "5", "-R", PASS_CHAIN, "1", "-j",
+                                                            "ACCEPT" if engine_running else "DROP"])
+        if code != 0:
+            raise NodeError(f"the firewall endpoint {name} could not switch its stateless pass path: "
+                            f"{(out + err).strip()}", "see `nfwlab status`")
 
     def check(self, container: Container, candidate: str, rendered: Rendered) -> str | None:
         """Suricata's test mode on a policy written (`write_policy`) under `candidate` (a subdirectory of the
@@ -204,12 +251,29 @@ class Engines:
     def stop(self, node: str | None = None, timeout: float = 10.0) -> None:
         found = self.docker.containers(self.lab)
         for name in self._select(node):
-            self.engine.stop(name, self._container(name, found), timeout)
+            container = self._container(name, found)
+            self.engine.gate(name, container, engine_running=False)  # first: nothing crosses from now on
+            self.engine.stop(name, container, timeout)
 
     def start(self, node: str | None = None, timeout: float = 30.0) -> None:
         """Starts (or restarts, reading the policy's engine options again) the engines, in parallel."""
         found = self.docker.containers(self.lab)
-        parallel([partial(self.engine.start, n, self._container(n, found), timeout) for n in self._select(node)])
+        names = self._select(node)
+        parallel([partial(self.engine.start, n, self._container(n, found), timeout) for n in names])
+        for name in names:
+            self.engine.gate(name, self._container(name, found), engine_running=True)
+
+    def counters(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Each endpoint's stateless chain listing and Suricata counters (see lab/metrics.py)."""
+        found = self.docker.containers(self.lab)
+        return {name: self.engine.counters(name, self._container(name, found)) for name in self.endpoints}
+
+    def apply_stateless(self) -> None:
+        """The policy's stateless rules (stateless.rules) live in every endpoint, and its pass path open."""
+        found = self.docker.containers(self.lab)
+        for name in self.endpoints:
+            self.engine.apply_stateless(name, self._container(name, found))
+            self.engine.gate(name, self._container(name, found), engine_running=True)
 
     def reload(self, timeout: float = 60.0) -> None:
         found = self.docker.containers(self.lab)

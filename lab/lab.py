@@ -39,6 +39,7 @@ from .engine import Engines, Suricata
 from .errors import ConfigError, NodeError, StateError, WaitTimeout
 from .livetrace import trace_live as live_trace
 from .logs import EveLog, LabLogs, LogMark, Record
+from .metrics import Metric, endpoint_metrics, parse_stateless_counters
 from .model import RouteTables, Topology, Vpc, load_topology, validate_domain
 from .nodes import ROUTER, Role, roles, services
 from .policy import Policy, Rendered, load_policy, render, rules_file_policy
@@ -358,6 +359,16 @@ class Lab:
                       str(self.alert_log.path), str(self.flow_log.path), saved.home_net, list(saved.domains),
                       saved.policy, self.vpc.firewall_name,
                       {e.name: e.availability_zone for e in self.vpc.endpoints})
+
+    def metrics(self) -> list[Metric]:
+        """The firewall's counters under AWS's CloudWatch names and dimensions, per endpoint (lab/metrics.py).
+        Suricata merges its counters every second: a packet shows in them within a second."""
+        self._require_up()
+        zones = {e.name: e.availability_zone for e in self.vpc.endpoints}
+        out: list[Metric] = []
+        for name, (listing, stateful) in self.engines.counters().items():
+            out += endpoint_metrics(self.vpc.firewall_name, zones[name], parse_stateless_counters(listing), stateful)
+        return out
 
     def _require_up(self) -> None:
         if self.topology_name is None:

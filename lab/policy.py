@@ -19,16 +19,26 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .documents import read_document
+from .documents import Fields, read_document
 from .errors import ConfigError
 from .order import DEFAULT_ACTIONS_ORIGIN, STRICT_ACTION_ORDER, shadow_warnings, strict_order
 from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
+from .stateless import (
+    MAX_CAPACITY,
+    StatelessGroup,
+    StatelessPolicy,
+    actions,
+    custom_actions,
+    iptables_rules,
+    is_stateless,
+    parse_stateless_group,
+)
 
 DEFAULT_ORDER = "DEFAULT_ACTION_ORDER"
 STRICT_ORDER = "STRICT_ORDER"
@@ -61,7 +71,7 @@ GLOBAL_VARS = ("HOME_NET", "EXTERNAL_NET")
 IGNORED = {"UpdateToken", "ResponseMetadata", "Description", "Capacity", "Tags", "Type", "RuleGroupArn",
            "RuleGroupId", "RuleGroupStatus", "FirewallPolicyArn", "FirewallPolicyId", "FirewallPolicyStatus",
            "ConsumedCapacity", "NumberOfAssociations", "EncryptionConfiguration", "SnsTopic", "LastModifiedTime",
-           "SourceMetadata", "AnalysisResults", "SummaryConfiguration", "StatelessCustomActions",
+           "SourceMetadata", "AnalysisResults", "SummaryConfiguration",
            "EnableTLSSessionHolding", "DeepThreatInspection"}
 
 
@@ -105,10 +115,10 @@ class Policy:
     stream_exception_policy: str = "DROP"
     tcp_idle_timeout: int | None = None
     home_net: tuple[str, ...] | None = None  # PolicyVariables HOME_NET; None: the VPC CIDR
+    stateless: StatelessPolicy = StatelessPolicy()
 
     def with_home_net(self, blocks: list[str] | tuple[str, ...]) -> Policy:
-        return Policy(self.name, self.source, self.groups, self.rule_order, self.default_actions,
-                      self.stream_exception_policy, self.tcp_idle_timeout, tuple(blocks))
+        return replace(self, home_net=tuple(blocks))
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "rule_order": self.rule_order,
@@ -116,7 +126,8 @@ class Policy:
                 "stream_exception_policy": self.stream_exception_policy,
                 "home_net": list(self.home_net) if self.home_net else None,
                 "rule_groups": [{"name": r.group.name, "priority": r.priority, "kind": r.group.kind,
-                                 "rules": len(r.group.rules), "override": r.override} for r in self.groups]}
+                                 "rules": len(r.group.rules), "override": r.override} for r in self.groups],
+                "stateless": self.stateless.summary()}
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class Rendered:
     warnings: tuple[str, ...] = ()
     datasets: dict[str, str] = field(default_factory=dict)  # datasets/<file> -> content, next to lab.rules
     notes: tuple[str, ...] = ()
+    stateless: str = ""  # stateless.rules: the stateless engine's chain, iptables-restore input
 
     def origin(self, line: int) -> str | None:
         """Where line `line` (1-based) of the rules came from."""
@@ -152,30 +164,7 @@ class Rendered:
 # --------------------------------------------------------------------------
 # Reading documents
 # --------------------------------------------------------------------------
-class _Doc:
-    """Field access with errors that name the file and the field."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, where: str, what: str, fix: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {where}: {what}", fix)
-
-    def fields(self, data: Any, where: str, known: tuple[str, ...]) -> dict:
-        if not isinstance(data, dict):
-            raise self.fail(where, f"expected an object, got {type(data).__name__}", "see the README's examples")
-        for key in data:
-            if key not in known and key not in IGNORED:
-                raise self.fail(f"{where}.{key}", "unknown field", f"known fields here: {', '.join(known)}")
-        return data
-
-    def strings(self, data: Any, where: str) -> list[str]:
-        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-            raise self.fail(where, f"expected a list of strings, got {data!r}", 'write ["a", "b"]')
-        return data
-
-
-def _variables(doc: _Doc, data: Any, where: str) -> tuple[dict, dict]:
+def _variables(doc: Fields, data: Any, where: str) -> tuple[dict, dict]:
     data = doc.fields(data or {}, where, ("IPSets", "PortSets"))
     ip_sets: dict[str, Any] = {}
     port_sets: dict[str, Any] = {}
@@ -206,7 +195,7 @@ def _variables(doc: _Doc, data: Any, where: str) -> tuple[dict, dict]:
     return ip_sets, port_sets
 
 
-def _rules_string(doc: _Doc, text: Any, where: str) -> list[Rule]:
+def _rules_string(doc: Fields, text: Any, where: str) -> list[Rule]:
     if not isinstance(text, str) or not text.strip():
         raise doc.fail(where, "expected Suricata rules as text", "write one rule per line")
     rules, pending, start = [], "", 0
@@ -237,7 +226,7 @@ def _rules_string(doc: _Doc, text: Any, where: str) -> list[Rule]:
 
 def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGroup:
     """A stateful rule group from describe-rule-group output, its RuleGroup part, or {RuleGroupName, RuleGroup}."""
-    doc = _Doc(source)
+    doc = Fields(source, IGNORED)
     doc.fields(data, "(top)", ("RuleGroup", "RuleGroupResponse", "RuleGroupName", "RulesSource", "RuleVariables",
                                "StatefulRuleOptions", "ReferenceSets"))
     response = data.get("RuleGroupResponse") or {}
@@ -304,30 +293,33 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
                      dl if kind == "RulesSourceList" else None)
 
 
+def parse_any_group(data: Any, source: str, name: str | None = None) -> RuleGroup | StatelessGroup:
+    """A stateful or stateless rule group, whichever the document holds."""
+    if is_stateless(data):
+        return parse_stateless_group(data, source, IGNORED, name)
+    return parse_rule_group(data, source, name)
+
+
 def _group_name(ref: str) -> str:
     """A rule group's name from its ARN (…:stateful-rulegroup/NAME) or the name itself."""
     return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
 
 
-def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None = None,
+def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | StatelessGroup] | None = None,
                  search_dir: Path | None = None) -> Policy:
     """A firewall policy from describe-firewall-policy output (or its FirewallPolicy part)."""
-    doc = _Doc(source)
+    doc = Fields(source, IGNORED)
     doc.fields(data, "(top)", ("FirewallPolicy", "FirewallPolicyResponse", "FirewallPolicyName", "RuleGroups"))
     response = data.get("FirewallPolicyResponse") or {}
     name = data.get("FirewallPolicyName") or response.get("FirewallPolicyName") or Path(source).stem
     pol = doc.fields(data.get("FirewallPolicy"), "FirewallPolicy", (
         "StatelessDefaultActions", "StatelessFragmentDefaultActions", "StatelessRuleGroupReferences",
         "StatefulRuleGroupReferences", "StatefulDefaultActions", "StatefulEngineOptions", "PolicyVariables",
-        "TLSInspectionConfigurationArn"))
-    for key in ("StatelessDefaultActions", "StatelessFragmentDefaultActions"):
-        actions = doc.strings(pol.get(key, ["aws:forward_to_sfe"]), f"FirewallPolicy.{key}")
-        if actions != ["aws:forward_to_sfe"]:
-            raise doc.fail(f"FirewallPolicy.{key}", f"{actions} is not emulated",
-                           'the lab emulates the stateful engine: use ["aws:forward_to_sfe"]')
-    if pol.get("StatelessRuleGroupReferences"):
-        raise doc.fail("FirewallPolicy.StatelessRuleGroupReferences", "stateless rule groups are not emulated",
-                       "remove them; the lab forwards all traffic to the stateful engine")
+        "TLSInspectionConfigurationArn", "StatelessCustomActions"))
+    policy_actions = custom_actions(doc, pol.get("StatelessCustomActions"), "FirewallPolicy.StatelessCustomActions")
+    default, fragment_default = (actions(doc, pol.get(key, ["aws:forward_to_sfe"]), f"FirewallPolicy.{key}",
+                                         policy_actions)
+                                 for key in ("StatelessDefaultActions", "StatelessFragmentDefaultActions"))
     if pol.get("TLSInspectionConfigurationArn"):
         raise doc.fail("FirewallPolicy.TLSInspectionConfigurationArn", "TLS inspection is not emulated", "remove it")
     engine = doc.fields(pol.get("StatefulEngineOptions") or {}, "FirewallPolicy.StatefulEngineOptions",
@@ -367,18 +359,12 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None 
         ip_sets, _ = _variables(doc, {"IPSets": {"HOME_NET": rv["HOME_NET"]}}, "FirewallPolicy.PolicyVariables")
         home_net = ip_sets["HOME_NET"]
 
-    groups = dict(available or {})
+    groups: dict[str, RuleGroup | StatelessGroup] = dict(available or {})
     for i, entry in enumerate(data.get("RuleGroups") or []):
-        g = parse_rule_group(entry, f"{source}: RuleGroups[{i}]")
+        g = parse_any_group(entry, f"{source}: RuleGroups[{i}]")
         groups[g.name] = g
-    refs_data = pol.get("StatefulRuleGroupReferences") or []
-    if not isinstance(refs_data, list):
-        raise doc.fail("FirewallPolicy.StatefulRuleGroupReferences", "expected a list", "see the README")
-    refs: list[GroupRef] = []
-    for i, ref in enumerate(refs_data):
-        where = f"FirewallPolicy.StatefulRuleGroupReferences[{i}]"
-        ref = doc.fields(ref, where, ("ResourceArn", "RuleGroupName", "Priority", "Override"))
-        target = ref.get("ResourceArn") or ref.get("RuleGroupName")
+
+    def find(target: Any, where: str, kind: type) -> RuleGroup | StatelessGroup:
         if not isinstance(target, str):
             raise doc.fail(where, "no ResourceArn", "name the rule group by its ARN or RuleGroupName")
         gname = _group_name(target)
@@ -386,12 +372,55 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None 
             for ext in (".json", ".yaml", ".yml"):
                 candidate = search_dir / f"{gname}{ext}"
                 if candidate.is_file():
-                    groups[gname] = parse_rule_group(read_document(candidate, "rule group file"), str(candidate), gname)
+                    groups[gname] = parse_any_group(read_document(candidate, "rule group file"), str(candidate), gname)
                     break
         if gname not in groups:
             raise doc.fail(f"{where}.ResourceArn", f"rule group {gname!r} was not found",
                            f"put it in the policy's RuleGroups list, give its file too, or save it as {gname}.json "
                            "next to the policy")
+        found = groups[gname]
+        if not isinstance(found, kind):
+            wanted = "stateless" if kind is StatelessGroup else "stateful"
+            raise doc.fail(f"{where}.ResourceArn", f"rule group {gname} is not a {wanted} rule group",
+                           "reference stateless groups in StatelessRuleGroupReferences and stateful groups in "
+                           "StatefulRuleGroupReferences")
+        return found
+
+    stateless_refs: list[tuple[int, StatelessGroup]] = []
+    for i, ref in enumerate(pol.get("StatelessRuleGroupReferences") or []):
+        where = f"FirewallPolicy.StatelessRuleGroupReferences[{i}]"
+        ref = doc.fields(ref, where, ("ResourceArn", "RuleGroupName", "Priority"))
+        sg = find(ref.get("ResourceArn") or ref.get("RuleGroupName"), where, StatelessGroup)
+        priority = ref.get("Priority")
+        if not isinstance(priority, int) or not 1 <= priority <= 65535:
+            raise doc.fail(f"{where}.Priority", f"{priority!r} is not a priority",
+                           "give each stateless rule group a unique Priority from 1 to 65535 (lower runs first)")
+        if any(p == priority for p, _ in stateless_refs):
+            raise doc.fail(f"{where}.Priority", f"priority {priority} is used twice", "make priorities unique")
+        if any(g.name == sg.name for _, g in stateless_refs):
+            raise doc.fail(where, f"rule group {sg.name} is referenced twice", "reference each rule group once")
+        stateless_refs.append((priority, sg))  # type: ignore[arg-type]
+    stateless_refs.sort(key=lambda pg: pg[0])
+    used = sum(g.consumed_capacity() for _, g in stateless_refs)
+    if used > MAX_CAPACITY:
+        raise doc.fail("FirewallPolicy.StatelessRuleGroupReferences", f"the stateless rule groups need capacity "
+                       f"{used}, more than the {MAX_CAPACITY} AWS allows a policy", "remove or simplify rule groups")
+    for name_ in (default.custom, fragment_default.custom):
+        if name_ and name_ not in policy_actions:
+            raise doc.fail("FirewallPolicy.StatelessCustomActions", f"custom action {name_} is not defined",
+                           "define it in the policy's StatelessCustomActions")
+    stateless = StatelessPolicy(tuple(stateless_refs), default, fragment_default, policy_actions)
+
+    refs_data = pol.get("StatefulRuleGroupReferences") or []
+    if not isinstance(refs_data, list):
+        raise doc.fail("FirewallPolicy.StatefulRuleGroupReferences", "expected a list", "see the README")
+    refs: list[GroupRef] = []
+    for i, ref in enumerate(refs_data):
+        where = f"FirewallPolicy.StatefulRuleGroupReferences[{i}]"
+        ref = doc.fields(ref, where, ("ResourceArn", "RuleGroupName", "Priority", "Override"))
+        g = find(ref.get("ResourceArn") or ref.get("RuleGroupName"), where, RuleGroup)
+        assert isinstance(g, RuleGroup)
+        gname = g.name
         priority = ref.get("Priority")
         if order == STRICT_ORDER:
             if not isinstance(priority, int) or not 1 <= priority <= 65535:
@@ -402,7 +431,6 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None 
         override = (doc.fields(ref.get("Override") or {}, f"{where}.Override", ("Action",)).get("Action"))
         if override not in (None, "DROP_TO_ALERT"):
             raise doc.fail(f"{where}.Override.Action", f"{override!r} is not valid", "use DROP_TO_ALERT")
-        g = groups[gname]
         if (g.rule_order or DEFAULT_ORDER) != order:
             raise doc.fail(where,
                            f"rule group {gname} uses {g.rule_order or DEFAULT_ORDER} but the policy uses {order}",
@@ -412,8 +440,7 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup] | None 
         refs.append(GroupRef(g, priority, override))
     if order == STRICT_ORDER:
         refs.sort(key=lambda r: r.priority or 0)
-    return Policy(str(name), source, tuple(refs), order, tuple(defaults), stream,
-                  idle, home_net)
+    return Policy(str(name), source, tuple(refs), order, tuple(defaults), stream, idle, home_net, stateless)
 
 
 def policy_from_group(group: RuleGroup) -> Policy:
@@ -429,16 +456,19 @@ def load_policy(path: str | Path, extra: Sequence[str | Path] = ()) -> Policy:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected an object", "give describe-firewall-policy or describe-rule-group "
                           "output (JSON), or the same keys in YAML")
-    available = {}
+    available: dict[str, RuleGroup | StatelessGroup] = {}
     for p in extra:
-        g = parse_rule_group(read_document(p, "rule group file"), str(p))
+        g = parse_any_group(read_document(p, "rule group file"), str(p))
         available[g.name] = g
     if "FirewallPolicy" in data:
         return parse_policy(data, str(path), available, path.parent)
     if "RuleGroup" in data or "RulesSource" in data:
         if extra:
             raise ConfigError(f"{path}: is a rule group, not a policy", "give the policy file first")
-        return policy_from_group(parse_rule_group(data, str(path)))
+        group = parse_any_group(data, str(path))
+        if isinstance(group, StatelessGroup):  # on its own: the policy's stateless engine, defaults around it
+            return Policy(group.name, group.source, (), stateless=StatelessPolicy(((1, group),)))
+        return policy_from_group(group)
     raise ConfigError(f"{path}: neither a firewall policy nor a rule group (top-level keys: {sorted(data)[:5]})",
                       "give describe-firewall-policy output (FirewallPolicy) or describe-rule-group output "
                       "(RuleGroup)")
@@ -450,7 +480,7 @@ def rules_file_policy(path: Path) -> Policy:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such rules file", "give a Suricata rules file") from None
-    rules = _rules_string(_Doc(str(path)), text, "rules")
+    rules = _rules_string(Fields(str(path), IGNORED), text, "rules")
     group = RuleGroup(path.stem, str(path), "RulesString", tuple(rules))
     return Policy(path.stem, str(path), (GroupRef(group),))
 
@@ -565,4 +595,5 @@ def render(policy: Policy, vpc_cidr: str) -> Rendered:
     if strict:  # the probes of the strict-order rules run before the rules they guard (lab/order.py)
         engine_set += [f"action-order.{i}={a}" for i, a in enumerate(STRICT_ACTION_ORDER)]
     return Rendered("\n".join(t for t, _ in entries) + "\n", tuple(o for _, o in entries), variables,
-                    {"set": engine_set}, ",".join(home), tuple(warnings), files, tuple(notes))
+                    {"set": engine_set}, ",".join(home), tuple(warnings), files, tuple(notes),
+                    iptables_rules(policy.stateless))

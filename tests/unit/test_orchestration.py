@@ -177,9 +177,9 @@ def test_bypass_swaps_the_queue_rule_and_puts_it_back(tmp_path, fakes):
     lab = new_lab(tmp_path, fakes)
     lab.up("nat-first")
     start = len(kernel.calls)
-    with lab.engines.bypassed():
-        assert kernel.calls[-1][2] == ("-R", "FORWARD", "1", "-j", "ACCEPT")
-    assert kernel.calls[-1][2] == ("-R", "FORWARD", "1", *lab.engine_kind.queue_rule())
+    with lab.engines.bypassed():  # FORWARD's rule 1 is the stateless engine's chain, rule 2 the queue
+        assert kernel.calls[-1][2] == ("-R", "FORWARD", "2", "-j", "ACCEPT")
+    assert kernel.calls[-1][2] == ("-R", "FORWARD", "2", *lab.engine_kind.queue_rule())
     assert len(kernel.calls) == start + 2
 
 

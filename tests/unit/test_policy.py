@@ -167,7 +167,8 @@ def test_drop_to_alert_override_turns_drops_into_alerts():
     ({"StatefulEngineOptions": {"StreamExceptionPolicy": "IGNORE"}}, "StreamExceptionPolicy"),
     ({"StatefulEngineOptions": {"FlowTimeouts": {"TcpIdleTimeoutSeconds": 5}}}, "60 to 6000"),
     ({"StatefulRuleGroupReference": []}, r"FirewallPolicy.StatefulRuleGroupReference: unknown field"),
-    ({"StatelessDefaultActions": ["aws:pass"]}, "not emulated"),
+    ({"StatelessDefaultActions": ["aws:pass", "aws:drop"]}, "must hold exactly one of"),
+    ({"StatelessDefaultActions": ["aws:pass", "Count"]}, "custom action 'Count' is not defined here"),
     ({"PolicyVariables": {"RuleVariables": {"HOME_NET": {"Definition": ["10.0.0.0/33"]}}}}, "not a CIDR block"),
     ({"PolicyVariables": {"RuleVariables": {"WEB": {"Definition": ["10.0.0.0/24"]}}}}, "WEB: unknown field"),
 ])
