@@ -27,6 +27,8 @@ import yaml
 
 from .documents import Fields, read_document
 from .errors import ConfigError
+from .limits import MAX_CAPACITY as LIMIT_CAPACITY
+from .limits import check_rule
 from .order import DEFAULT_ACTIONS_ORIGIN, STRICT_ACTION_ORDER, shadow_warnings, strict_order
 from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
 from .stateless import (
@@ -195,7 +197,7 @@ def _variables(doc: Fields, data: Any, where: str) -> tuple[dict, dict]:
     return ip_sets, port_sets
 
 
-def _rules_string(doc: Fields, text: Any, where: str) -> list[Rule]:
+def _rules_string(doc: Fields, text: Any, where: str, aws_limits: bool = True) -> list[Rule]:
     if not isinstance(text, str) or not text.strip():
         raise doc.fail(where, "expected Suricata rules as text", "write one rule per line")
     rules, pending, start = [], "", 0
@@ -218,6 +220,9 @@ def _rules_string(doc: Fields, text: Any, where: str) -> list[Rule]:
                            f"actions: {', '.join(RULE_ACTIONS)}")
         if not SID_RE.search(rule):
             raise doc.fail(at, "the rule has no sid", "add sid:<number>; (AWS requires one per rule)")
+        refused = check_rule(rule) if aws_limits else None
+        if refused:
+            raise doc.fail(at, refused, "remove or rewrite the rule: AWS refuses it even where Suricata would run it")
         rules.append(Rule(rule, f"RulesString line {start}"))
     if pending:
         raise doc.fail(where, "the last rule ends with a line continuation (\\)", "finish the rule")
@@ -273,15 +278,28 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
         rules = []
         for i, entry in enumerate(entries):
             try:
-                rules.append(Rule(stateful_rule_line(entry, f"{where}[{i}]"), f"StatefulRules[{i}]"))
+                line = stateful_rule_line(entry, f"{where}[{i}]")
             except ConfigError as e:
                 raise ConfigError(f"{source}: {e.message}", e.hint) from None
+            refused = check_rule(line)
+            if refused:
+                raise doc.fail(f"{where}[{i}]", refused, "remove or rewrite the rule: AWS refuses it")
+            rules.append(Rule(line, f"StatefulRules[{i}]"))
     ip_sets, port_sets = _variables(doc, group.get("RuleVariables"), at("RuleVariables"))
     order = (doc.fields(group.get("StatefulRuleOptions") or {}, at("StatefulRuleOptions"), ("RuleOrder",))
              .get("RuleOrder"))
     if order is not None and order not in RULE_ORDERS:
         raise doc.fail(at("StatefulRuleOptions.RuleOrder"), f"{order!r} is not valid",
                        f"use {' or '.join(RULE_ORDERS)}")
+    capacity = response.get("Capacity", data.get("Capacity"))
+    if isinstance(capacity, int) and len(rules) > capacity:
+        raise doc.fail("RuleGroupResponse.Capacity", f"rule group {name} needs capacity {len(rules)} but has "
+                       f"{capacity} (AWS refuses it: the capacity is fixed when the group is created)",
+                       "create the group with a larger Capacity (one per rule; for a domain list, one per rule AWS "
+                       "generates: each name for each target type, plus the allow list's catch-alls)")
+    if len(rules) > LIMIT_CAPACITY:
+        raise doc.fail(where, f"rule group {name} needs capacity {len(rules)}, more than AWS's {LIMIT_CAPACITY}",
+                       "split it into several rule groups")
     sids: dict[tuple[int, int], str] = {}
     for r in rules:
         key = _gid_sid(r.text)
@@ -480,7 +498,7 @@ def rules_file_policy(path: Path) -> Policy:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such rules file", "give a Suricata rules file") from None
-    rules = _rules_string(Fields(str(path), IGNORED), text, "rules")
+    rules = _rules_string(Fields(str(path), IGNORED), text, "rules", aws_limits=False)  # run as-is
     group = RuleGroup(path.stem, str(path), "RulesString", tuple(rules))
     return Policy(path.stem, str(path), (GroupRef(group),))
 
