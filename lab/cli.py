@@ -192,13 +192,19 @@ def cmd_policy(args) -> int:
     # show
     if args.files:
         lab = Lab(args.name, policy_file=args.files[0], rule_group_files=args.files[1:])
-        info = {**lab.policy.summary(), "home_net": lab.home_net, "suricata_rules": lab.render().rules}
+        rendered = lab.render()
+        info = {**lab.policy.summary(), "home_net": lab.home_net, "suricata_rules": rendered.rules,
+                "stateless_rules": rendered.stateless}
     else:
         info = Lab(args.name).running_policy()
     if args.json:
         _print_json(info)
     else:
         print(info["suricata_rules"], end="")
+        stateless = info.get("stateless") or {}
+        if stateless.get("rule_groups") or "forward_to_sfe" not in stateless.get("default_actions", "forward_to_sfe") \
+                or "forward_to_sfe" not in stateless.get("fragment_default_actions", "forward_to_sfe"):
+            print("\n" + info.get("stateless_rules", ""), end="")
     return 0
 
 

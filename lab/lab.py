@@ -335,8 +335,10 @@ class Lab:
         """The policy the running firewall enforces: its summary and its Suricata rules."""
         self._require_up()
         saved = self.state.read()
+        stateless = self.state.rules_dir / "stateless.rules"
         return {**saved.policy, "home_net": saved.home_net,
-                "suricata_rules": (self.state.rules_dir / "lab.rules").read_text()}
+                "suricata_rules": (self.state.rules_dir / "lab.rules").read_text(),
+                "stateless_rules": stateless.read_text() if stateless.exists() else ""}
 
     # ------------------------------------------------------- firewall engine
     def stop_firewall_engine(self, node: str | None = None) -> None:

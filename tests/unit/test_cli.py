@@ -30,3 +30,16 @@ def test_up_without_root_says_so(monkeypatch, capsys):
 def test_bad_home_net(capsys):
     assert main(["--name", "x", "up", "--home-net", "10.0.0.0/33"]) == 2
     assert "HOME_NET '10.0.0.0/33' is not a list of CIDR blocks" in capsys.readouterr().err
+
+
+def test_policy_show_prints_the_stateless_chain_of_a_stateless_group(tmp_path, capsys):
+    import json
+    group = {"RuleGroupResponse": {"RuleGroupName": "telnet", "Type": "STATELESS", "Capacity": 1},
+             "RuleGroup": {"RulesSource": {"StatelessRulesAndCustomActions": {"StatelessRules": [
+                 {"Priority": 1, "RuleDefinition": {"Actions": ["aws:drop"], "MatchAttributes": {
+                     "Protocols": [6], "DestinationPorts": [{"FromPort": 23, "ToPort": 23}]}}}]}}}}
+    path = tmp_path / "telnet.json"
+    path.write_text(json.dumps(group))
+    assert main(["--name", "offline", "policy", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert '-A NFW-STATELESS -p tcp -m multiport --dports 23 -m comment --comment "nfw rule g=telnet p=1.1' in out
