@@ -61,7 +61,11 @@ class Deployment:
             except NodeError:
                 engines.not_started()  # a firewall that died says why, better than compose
                 raise
-            self.wiring.wire(roles, self.pids(topology), kernel_routes(topology.vpc, topology.route_tables))
+            try:
+                self.wiring.wire(roles, self.pids(topology), kernel_routes(topology.vpc, topology.route_tables))
+            except NodeError:
+                engines.not_started()  # a firewall that died while being wired (its rules refused) says why
+                raise
             self._wait_ready(roles, timeout)
             engines.apply_stateless()  # the stateless engine's rules, and its pass path open
         except BaseException:

@@ -2,6 +2,7 @@
 makes and in what order, its failure path and cleanup, policy rollback, the live switch's compatibility
 check, the engines, and the lazy loading of files. No root, no Docker."""
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,27 @@ def test_a_firewall_that_dies_at_start_is_reported_with_its_errors_and_nothing_s
     docker.dead = {ENDPOINT}
     docker.firewall_log = "E: detect: error parsing signature \"bogus\" from file /etc/nfwlab/rules/lab.rules at line 1"
     lab = new_lab(tmp_path, fakes)
-    with pytest.raises(NodeError, match="node firewall is not running"):
+    with pytest.raises(NodeError, match=r"refused to start:\n.*error parsing signature"):
         lab.up("nat-first")
+    assert docker.containers("unit") == {} and not lab.state_dir.exists()
+
+
+def test_a_firewall_that_dies_while_being_wired_is_reported_with_its_errors(tmp_path, fakes):
+    """Suricata refusing its rules can end the firewall's container while the lab wires it: the error is
+    Suricata's, not the missing interface the wiring then meets."""
+    docker, kernel = fakes
+    docker.firewall_log = "E: detect: unknown rule keyword 'no_such_keyword'"
+    lab = new_lab(tmp_path, fakes)
+    original = kernel.iptables
+
+    def dying(pid, *args):
+        c = docker.running["unit"][ENDPOINT]
+        docker.running["unit"][ENDPOINT] = replace(c, status="exited")
+        raise NodeError("no interface firewall where the lab made it", "fake")
+    kernel.iptables = dying
+    with pytest.raises(NodeError, match="unknown rule keyword 'no_such_keyword'"):
+        lab.up("nat-first")
+    kernel.iptables = original
     assert docker.containers("unit") == {} and not lab.state_dir.exists()
 
 
