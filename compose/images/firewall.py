@@ -100,6 +100,13 @@ def on_hup(signum, frame):
         engine.terminate()
 
 
+def close_pass_path():
+    """The engine died on its own: what the stateless engine passes (chain NFW-PASS) stops crossing too, so
+    the endpoint fails closed as a whole. The lab opens it again once the engine has started."""
+    subprocess.run(["iptables", "-w", "5", "-R", "NFW-PASS", "1", "-j", "DROP"], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run_once():
     """Runs Suricata until it exits; returns (exit code, whether it had started)."""
     global engine
@@ -131,6 +138,7 @@ def main():
             return code or 1
         first = False
         if not restart.is_set():
+            close_pass_path()
             print(f"nfwlab-firewall: engine stopped (exit code {code}); nothing crosses the firewall "
                   "until it is restarted (SIGHUP)", flush=True)
             restart.wait()

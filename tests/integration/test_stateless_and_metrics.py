@@ -215,14 +215,26 @@ def test_the_prometheus_exporter_serves_only_its_own_host(nfwlab):
         exporter.server_close()
 
 
-def test_a_stateless_pass_still_fails_closed_with_the_engine_stopped(enforce):
-    """The endpoint fails as a whole: with the stateful engine stopped, what the stateless engine passes is
-    dropped too (the lab's NFW-PASS chain counts it)."""
+def kill_suricata(lab: Lab) -> None:
+    """Suricata dies on its own (its process killed), not stopped by the lab."""
+    pid = lab.exec("firewall", ["pidof", "suricata"])[1].split()
+    lab.exec("firewall", ["kill", "-KILL", *pid])
+
+
+@pytest.mark.parametrize("stop", ["engine stop", "killed"])
+def test_a_stateless_pass_still_fails_closed_with_the_engine_down(enforce, stop):
+    """The endpoint fails as a whole: with the stateful engine down, what the stateless engine passes is
+    dropped too (the lab's NFW-PASS chain counts it), whether the lab stopped it or it died."""
     passes_http = stateless_group("pass-http", rule(1, ["aws:pass"], Protocols=[6], DestinationPorts=ports(80)),
                                   rule(2, ["aws:pass"], Protocols=[6], SourcePorts=ports(80)))
     lab = enforce(stateless=[passes_http])
     assert lab.fetch("server-a", "http://allowed.example/").status == 200
-    lab.stop_firewall_engine()
+    if stop == "engine stop":
+        lab.stop_firewall_engine()
+    else:
+        kill_suricata(lab)
+        Wait("the node's supervisor to close the stateless pass path", 10, interval=0.1).until(
+            lambda: "-j DROP" in lab.exec("firewall", ["iptables", "-S", "NFW-PASS"])[1])
     try:
         lab.start_fetch("server-a", "http://allowed.example/", timeout=2)
 
