@@ -187,7 +187,7 @@ def cmd_policy(args) -> int:
         checked = "our checks and Suricata's test mode" if lab.topology_name else \
             "our checks (no lab running: Suricata " \
             "checks it on `up`)"
-        print(f"policy {policy.name} is valid ({checked}): {len([o for o in rendered.origins if o])} rules")
+        print(f"policy {policy.name} is valid ({checked}): {rendered.rule_count} rules")
         return 0
     # show
     if args.files:

@@ -59,7 +59,7 @@ class Enforcer:
                 raise
             self.state.write(policy=policy.summary(), home_net=rendered.home_net)
         done = time.monotonic()
-        rules = rendered.rules.count("\n") - sum(1 for o in rendered.origins if o is None)
+        rules = rendered.rule_count
         return PolicyApplied(policy.name, policy.source, rules, rendered.home_net, restart,
                              round(checked - started, 3), round(done - checked, 3), round(done - started, 3),
                              tuple(rendered.warnings), tuple(rendered.notes))

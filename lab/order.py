@@ -32,6 +32,12 @@ from dataclasses import dataclass
 
 DEFAULT_ACTIONS_ORIGIN = "the policy's StatefulDefaultActions"  # lab/policy.py names its default rules so
 PROBE_GID = 3  # the lab's own rules that implement strict order; never logged
+PROBE_ORIGIN, CLEAR_ORIGIN = " (strict-order probe)", "the lab's strict-order rules"
+
+
+def is_internal(origin: str | None) -> bool:
+    """Whether a rendered line is one of the lab's own strict-order rules (not a rule the user wrote)."""
+    return origin is not None and (origin.endswith(PROBE_ORIGIN) or origin == CLEAR_ORIGIN)
 DECIDING = {"pass": "pass", "drop": "drop", "reject": "reject", "rejectsrc": "reject", "rejectdst": "reject",
             "rejectboth": "reject"}
 # Suricata's action order for a strict-order policy: probes (silent alerts) before the rules they guard.
@@ -168,7 +174,7 @@ def strict_order(rules: list[tuple[str, str | None]]) -> list[tuple[str, str | N
                 probes.append((parsed.text("alert", [*kept, ("noalert", None), ("flowbits", f"set,nfw.run{r}"),
                                                      ("priority", "2"), ("gid", str(PROBE_GID)),
                                                      ("sid", str(len(probes) + 2)), ("rev", "1")]),
-                               f"{origin} (strict-order probe)"))
+                               f"{origin}{PROBE_ORIGIN}"))
     if not probes:
         return out
     used = sorted({int(re.search(r"nfw\.run(\d+)", t).group(1)) for t, _ in probes})  # type: ignore[union-attr]
@@ -178,7 +184,7 @@ def strict_order(rules: list[tuple[str, str | None]]) -> list[tuple[str, str | N
              "deciding rules matched (flowbits:isnotset,nfw.runN); the silent probes below tell which runs "
              "matched", None),
             (f'alert ip any any -> any any (msg:"nfwlab strict order: clear the run bits"; noalert; {clear} '
-             f"priority:1; gid:{PROBE_GID}; sid:1; rev:1;)", "the lab's strict-order rules"),
+             f"priority:1; gid:{PROBE_GID}; sid:1; rev:1;)", CLEAR_ORIGIN),
             *probes]
 
 

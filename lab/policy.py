@@ -29,7 +29,7 @@ from .documents import Fields, read_document
 from .errors import ConfigError
 from .limits import MAX_CAPACITY as LIMIT_CAPACITY
 from .limits import check_rule
-from .order import DEFAULT_ACTIONS_ORIGIN, STRICT_ACTION_ORDER, shadow_warnings, strict_order
+from .order import DEFAULT_ACTIONS_ORIGIN, STRICT_ACTION_ORDER, is_internal, shadow_warnings, strict_order
 from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
 from .stateless import (
     MAX_CAPACITY,
@@ -145,6 +145,11 @@ class Rendered:
     datasets: dict[str, str] = field(default_factory=dict)  # datasets/<file> -> content, next to lab.rules
     notes: tuple[str, ...] = ()
     stateless: str = ""  # stateless.rules: the stateless engine's chain, iptables-restore input
+
+    @property
+    def rule_count(self) -> int:
+        """The rules the policy's groups and default actions make (not the lab's own strict-order rules)."""
+        return sum(1 for o in self.origins if o is not None and not is_internal(o))
 
     def origin(self, line: int) -> str | None:
         """Where line `line` (1-based) of the rules came from."""

@@ -75,8 +75,8 @@ def test_strict_order_runs_probes_before_the_rules_they_guard():
                       "10.0.0.0/16")
     assert rendered.engine["set"][-4:] == ["action-order.0=alert", "action-order.1=pass", "action-order.2=drop",
                                            "action-order.3=reject"]
-    assert rendered.origin(rendered.rules.splitlines().index(rendered.rules.splitlines()[-1]) + 1).endswith(
-        "(strict-order probe)")
+    assert rendered.origin(len(rendered.rules.splitlines())).endswith("(strict-order probe)")
+    assert rendered.rule_count == 2  # the user's rules, not the lab's probes and clearing rule
 
 
 def test_default_action_order_is_not_compiled():
