@@ -6,8 +6,8 @@ matching pass, drop or reject rule decides; alert rules that match before it log
 
 Suricata 7 evaluates every rule on a packet and then applies what matched in its action order (pass, then
 drop, reject, alert), whatever order the rules were written in. `strict_order` compiles the rules so that
-the engine's answer is the one AWS documents (docs/design.md, "Strict order on Suricata 7", says why this and
-not Suricata 8's firewall mode):
+the engine's answer is the one AWS documents (docs/policies.md, "Strict order", says why this and not
+Suricata 8's firewall mode):
 
 1. The deciding rules (pass, drop, reject) fall into *runs*: rules written one after the other with the
    same action and no alert rule between them.
@@ -33,11 +33,6 @@ from dataclasses import dataclass
 DEFAULT_ACTIONS_ORIGIN = "the policy's StatefulDefaultActions"  # lab/policy.py names its default rules so
 PROBE_GID = 3  # the lab's own rules that implement strict order; never logged
 PROBE_ORIGIN, CLEAR_ORIGIN = " (strict-order probe)", "the lab's strict-order rules"
-
-
-def is_internal(origin: str | None) -> bool:
-    """Whether a rendered line is one of the lab's own strict-order rules (not a rule the user wrote)."""
-    return origin is not None and (origin.endswith(PROBE_ORIGIN) or origin == CLEAR_ORIGIN)
 DECIDING = {"pass": "pass", "drop": "drop", "reject": "reject", "rejectsrc": "reject", "rejectdst": "reject",
             "rejectboth": "reject"}
 # Suricata's action order for a strict-order policy: probes (silent alerts) before the rules they guard.
@@ -74,9 +69,6 @@ class ParsedRule:
 
     def option(self, keyword: str) -> str | None:
         return next((v for k, v in self.options if k == keyword), None)
-
-    def has(self, keyword: str) -> bool:
-        return any(k == keyword for k, _ in self.options)
 
     def text(self, action: str | None = None, options: Iterable[tuple[str, str | None]] | None = None) -> str:
         opts = self.options if options is None else tuple(options)
@@ -130,6 +122,11 @@ def parse_rule(text: str) -> ParsedRule:
                       tuple(split_options(rest.rstrip()[:-1])))
 
 
+def is_internal(origin: str | None) -> bool:
+    """Whether a rendered line is one of the lab's own strict-order rules (not a rule the user wrote)."""
+    return origin is not None and (origin.endswith(PROBE_ORIGIN) or origin == CLEAR_ORIGIN)
+
+
 def _changes_state(keyword: str, value: str | None) -> bool:
     """Whether an option changes state when its rule fires (a probe must not: the rule may not take effect)."""
     fields = [f.strip() for f in (value or "").split(",")]
@@ -155,30 +152,34 @@ def strict_order(rules: list[tuple[str, str | None]]) -> list[tuple[str, str | N
             run += 1
             previous = action
         runs.append(run)
+    # A run needs probes when any rule comes after it: every run but the one holding the last rule.
+    final = next((r for (_, origin), r in zip(reversed(rules), reversed(runs)) if origin is not None), -1)
     out: list[tuple[str, str | None]] = []
     probes: list[tuple[str, str | None]] = []
+    probed: list[int] = []  # the runs that have probes, for the clearing rule
     current = 0  # the runs before the current line
     for (text, origin), r in zip(rules, runs, strict=True):
         if origin is None:
             out.append((text, origin))
             continue
         before = r - 1 if r > 0 else current
-        parsed = parse_rule(text)
         guards = " ".join(f"flowbits:isnotset,nfw.run{n};" for n in range(1, before + 1))
         head, _, tail = text.rpartition(")")
         out.append((f"{head.rstrip()} {guards})" + tail if guards else text, origin))
         if r > 0:
             current = r
-            if _followed(rules, runs, r):
-                kept = [(k, v) for k, v in parsed.options if k not in _NOT_COPIED and not _changes_state(k, v)]
-                probes.append((parsed.text("alert", [*kept, ("noalert", None), ("flowbits", f"set,nfw.run{r}"),
-                                                     ("priority", "2"), ("gid", str(PROBE_GID)),
-                                                     ("sid", str(len(probes) + 2)), ("rev", "1")]),
-                               f"{origin}{PROBE_ORIGIN}"))
+        if r > 0 and r != final:
+            parsed = parse_rule(text)
+            kept = [(k, v) for k, v in parsed.options if k not in _NOT_COPIED and not _changes_state(k, v)]
+            probes.append((parsed.text("alert", [*kept, ("noalert", None), ("flowbits", f"set,nfw.run{r}"),
+                                                 ("priority", "2"), ("gid", str(PROBE_GID)),
+                                                 ("sid", str(len(probes) + 2)), ("rev", "1")]),
+                           f"{origin}{PROBE_ORIGIN}"))
+            if r not in probed:
+                probed.append(r)
     if not probes:
         return out
-    used = sorted({int(re.search(r"nfw\.run(\d+)", t).group(1)) for t, _ in probes})  # type: ignore[union-attr]
-    clear = " ".join(f"flowbits:unset,nfw.run{n};" for n in used)
+    clear = " ".join(f"flowbits:unset,nfw.run{n};" for n in probed)
     return [*out,
             ("# strict order (STRICT_ORDER) on Suricata 7: each rule above takes effect only if no earlier run of "
              "deciding rules matched (flowbits:isnotset,nfw.runN); the silent probes below tell which runs "
@@ -186,17 +187,6 @@ def strict_order(rules: list[tuple[str, str | None]]) -> list[tuple[str, str | N
             (f'alert ip any any -> any any (msg:"nfwlab strict order: clear the run bits"; noalert; {clear} '
              f"priority:1; gid:{PROBE_GID}; sid:1; rev:1;)", CLEAR_ORIGIN),
             *probes]
-
-
-def _followed(rules: list[tuple[str, str | None]], runs: list[int], r: int) -> bool:
-    """Whether any rule comes after run `r` (a later alert rule needs the run's probe as much as a decider)."""
-    seen = False
-    for (_, origin), run in zip(rules, runs, strict=True):
-        if run == r:
-            seen = True
-        elif seen and origin is not None:
-            return True
-    return False
 
 
 # --------------------------------------------------------------------------
