@@ -153,7 +153,8 @@ def strict_order(rules: list[tuple[str, str | None]]) -> list[tuple[str, str | N
             previous = action
         runs.append(run)
     # A run needs probes when any rule comes after it: every run but the one holding the last rule.
-    final = next((r for (_, origin), r in zip(reversed(rules), reversed(runs)) if origin is not None), -1)
+    final = next((r for (_, origin), r in zip(reversed(rules), reversed(runs), strict=True) if origin is not None),
+                 -1)
     out: list[tuple[str, str | None]] = []
     probes: list[tuple[str, str | None]] = []
     probed: list[int] = []  # the runs that have probes, for the clearing rule
