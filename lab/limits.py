@@ -9,11 +9,13 @@ AWS generates from it.
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from .documents import Fields
 from .order import ParsedRule, parse_rule
 
 ACTIONS = ("pass", "drop", "reject", "alert")
-MAX_CAPACITY = 30_000  # AWS's largest rule group capacity
+MAX_CAPACITY = 30_000  # AWS's largest capacity of a rule group, and of a policy's stateless rule groups
 
 _PROTOCOLS = {
     "sctp": "SCTP protocol",
@@ -77,3 +79,15 @@ def check_rule(text: str) -> str | None:
         return refusal(parse_rule(text))
     except ValueError:
         return None
+
+
+def check_capacity(doc: Fields, where: str, name: str, needed: int, declared: Any, counted: str) -> None:
+    """A rule group needing more capacity than its declared `Capacity` (RuleGroupResponse), or than AWS's
+    largest, is refused as AWS refuses it. `counted`: how AWS counts this kind of group's capacity."""
+    if isinstance(declared, int) and needed > declared:
+        raise doc.fail("RuleGroupResponse.Capacity", f"rule group {name} needs capacity {needed} but has "
+                       f"{declared} (AWS refuses it: the capacity is fixed when the group is created)",
+                       f"create the group with a larger Capacity ({counted})")
+    if needed > MAX_CAPACITY:
+        raise doc.fail(where, f"rule group {name} needs capacity {needed}, more than AWS's {MAX_CAPACITY}",
+                       "split it into several rule groups")

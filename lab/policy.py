@@ -21,18 +21,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from .documents import Fields, read_document
 from .errors import ConfigError
-from .limits import MAX_CAPACITY as LIMIT_CAPACITY
-from .limits import check_rule
+from .limits import MAX_CAPACITY, check_capacity, check_rule
 from .order import DEFAULT_ACTIONS_ORIGIN, STRICT_ACTION_ORDER, is_internal, shadow_warnings, strict_order
 from .rules import DomainList, domain_list_lines, stateful_rule_line, uses_datasets
 from .stateless import (
-    MAX_CAPACITY,
     StatelessGroup,
     StatelessPolicy,
     actions,
@@ -42,6 +40,7 @@ from .stateless import (
     parse_stateless_group,
 )
 
+G = TypeVar("G", "RuleGroup", StatelessGroup)  # the kind of rule group a reference asks for
 DEFAULT_ORDER = "DEFAULT_ACTION_ORDER"
 STRICT_ORDER = "STRICT_ORDER"
 RULE_ORDERS = (DEFAULT_ORDER, STRICT_ORDER)
@@ -296,15 +295,9 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
     if order is not None and order not in RULE_ORDERS:
         raise doc.fail(at("StatefulRuleOptions.RuleOrder"), f"{order!r} is not valid",
                        f"use {' or '.join(RULE_ORDERS)}")
-    capacity = response.get("Capacity", data.get("Capacity"))
-    if isinstance(capacity, int) and len(rules) > capacity:
-        raise doc.fail("RuleGroupResponse.Capacity", f"rule group {name} needs capacity {len(rules)} but has "
-                       f"{capacity} (AWS refuses it: the capacity is fixed when the group is created)",
-                       "create the group with a larger Capacity (one per rule; for a domain list, one per rule AWS "
-                       "generates: each name for each target type, plus the allow list's catch-alls)")
-    if len(rules) > LIMIT_CAPACITY:
-        raise doc.fail(where, f"rule group {name} needs capacity {len(rules)}, more than AWS's {LIMIT_CAPACITY}",
-                       "split it into several rule groups")
+    check_capacity(doc, where, str(name), len(rules), response.get("Capacity", data.get("Capacity")),
+                   "one per rule; for a domain list, one per rule AWS generates: each name for each target type, "
+                   "plus the allow list's catch-alls")
     sids: dict[tuple[int, int], str] = {}
     for r in rules:
         key = _gid_sid(r.text)
@@ -387,7 +380,7 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
         g = parse_any_group(entry, f"{source}: RuleGroups[{i}]")
         groups[g.name] = g
 
-    def find(target: Any, where: str, kind: type) -> RuleGroup | StatelessGroup:
+    def find(target: Any, where: str, kind: type[G]) -> G:
         if not isinstance(target, str):
             raise doc.fail(where, "no ResourceArn", "name the rule group by its ARN or RuleGroupName")
         gname = _group_name(target)
@@ -422,16 +415,12 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
             raise doc.fail(f"{where}.Priority", f"priority {priority} is used twice", "make priorities unique")
         if any(g.name == sg.name for _, g in stateless_refs):
             raise doc.fail(where, f"rule group {sg.name} is referenced twice", "reference each rule group once")
-        stateless_refs.append((priority, sg))  # type: ignore[arg-type]
+        stateless_refs.append((priority, sg))
     stateless_refs.sort(key=lambda pg: pg[0])
     used = sum(g.consumed_capacity() for _, g in stateless_refs)
     if used > MAX_CAPACITY:
         raise doc.fail("FirewallPolicy.StatelessRuleGroupReferences", f"the stateless rule groups need capacity "
                        f"{used}, more than the {MAX_CAPACITY} AWS allows a policy", "remove or simplify rule groups")
-    for name_ in (default.custom, fragment_default.custom):
-        if name_ and name_ not in policy_actions:
-            raise doc.fail("FirewallPolicy.StatelessCustomActions", f"custom action {name_} is not defined",
-                           "define it in the policy's StatelessCustomActions")
     stateless = StatelessPolicy(tuple(stateless_refs), default, fragment_default, policy_actions)
 
     refs_data = pol.get("StatefulRuleGroupReferences") or []
@@ -442,7 +431,6 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
         where = f"FirewallPolicy.StatefulRuleGroupReferences[{i}]"
         ref = doc.fields(ref, where, ("ResourceArn", "RuleGroupName", "Priority", "Override"))
         g = find(ref.get("ResourceArn") or ref.get("RuleGroupName"), where, RuleGroup)
-        assert isinstance(g, RuleGroup)
         gname = g.name
         priority = ref.get("Priority")
         if order == STRICT_ORDER:

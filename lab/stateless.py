@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .documents import Fields
+from .limits import check_capacity
 
 STANDARD_ACTIONS = ("aws:pass", "aws:drop", "aws:forward_to_sfe")
 CHAIN, PASS_CHAIN = "NFW-STATELESS", "NFW-PASS"
@@ -32,7 +33,6 @@ TCP, UDP = 6, 17
 # Any fragment: the More Fragments flag or a fragment offset (bytes 6-7 of the IPv4 header, masked).
 FRAGMENT_MATCH = ["-m", "u32", "--u32", "0x4&0x3fff=0x1:0x3fff"]
 MULTIPORT_WEIGHT = 15  # iptables' multiport takes 15 ports, a range counting as two
-MAX_CAPACITY = 30_000  # AWS's largest capacity of a rule group, and of a policy's stateless rule groups
 RULE_KEYS = ("RuleDefinition", "Priority")
 MATCH_KEYS = ("Sources", "Destinations", "SourcePorts", "DestinationPorts", "Protocols", "TCPFlags")
 
@@ -80,7 +80,6 @@ class StatelessGroup:
     source: str
     rules: tuple[StatelessRule, ...]  # by priority
     custom_actions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> dimension values
-    capacity: int | None = None  # as declared (RuleGroupResponse.Capacity), if given
 
     def consumed_capacity(self) -> int:
         return sum(r.match.capacity() for r in self.rules)
@@ -259,17 +258,9 @@ def parse_stateless_group(data: Any, source: str, ignored: set[str], name: str |
                                                     f"{w}.RuleDefinition.MatchAttributes"),
                                    actions(doc, definition.get("Actions"), f"{w}.RuleDefinition.Actions", custom),
                                    f"StatelessRules[{i}] (priority {priority})"))
-    result = StatelessGroup(str(name), source, tuple(sorted(rules, key=lambda r: r.priority)), custom,
-                            capacity if isinstance(capacity, int) else None)
-    used = result.consumed_capacity()
-    if result.capacity is not None and used > result.capacity:
-        raise doc.fail("RuleGroupResponse.Capacity", f"rule group {name} needs capacity {used} but has "
-                       f"{result.capacity} (AWS refuses it: the capacity is fixed when the group is created)",
-                       "create the group with a larger Capacity, or simplify its rules (capacity of a rule: "
-                       "the product of the number of entries of each match setting)")
-    if used > MAX_CAPACITY:
-        raise doc.fail(where, f"rule group {name} needs capacity {used}, more than AWS's {MAX_CAPACITY}",
-                       "split it into several rule groups")
+    result = StatelessGroup(str(name), source, tuple(sorted(rules, key=lambda r: r.priority)), custom)
+    check_capacity(doc, where, str(name), result.consumed_capacity(), capacity,
+                   "a rule needs the product of the number of entries of each of its match settings")
     return result
 
 
