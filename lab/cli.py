@@ -201,9 +201,7 @@ def cmd_policy(args) -> int:
         _print_json(info)
     else:
         print(info["suricata_rules"], end="")
-        stateless = info.get("stateless") or {}
-        if stateless.get("rule_groups") or "forward_to_sfe" not in stateless.get("default_actions", "forward_to_sfe") \
-                or "forward_to_sfe" not in stateless.get("fragment_default_actions", "forward_to_sfe"):
+        if (info.get("stateless") or {}).get("in_use"):
             print("\n" + info.get("stateless_rules", ""), end="")
     return 0
 

@@ -58,13 +58,11 @@ class Deployment:
             self._write_files(topology, roles, engines, rendered, domains)
             try:
                 self._compose().up()
-            except NodeError:
-                engines.not_started()  # a firewall that died says why, better than compose
-                raise
-            try:
                 self.wiring.wire(roles, self.pids(topology), kernel_routes(topology.vpc, topology.route_tables))
             except NodeError:
-                engines.not_started()  # a firewall that died while being wired (its rules refused) says why
+                # A firewall that died (its rules refused), at start or while being wired, says why: better
+                # than compose's error or the interface the wiring then misses.
+                engines.not_started()
                 raise
             self._wait_ready(roles, timeout)
             engines.apply_stateless()  # the stateless engine's rules, and its pass path open

@@ -272,8 +272,9 @@ class Engines:
         """The policy's stateless rules (stateless.rules) live in every endpoint, and its pass path open."""
         found = self.docker.containers(self.lab)
         for name in self.endpoints:
-            self.engine.apply_stateless(name, self._container(name, found))
-            self.engine.gate(name, self._container(name, found), engine_running=True)
+            container = self._container(name, found)
+            self.engine.apply_stateless(name, container)
+            self.engine.gate(name, container, engine_running=True)
 
     def reload(self, timeout: float = 60.0) -> None:
         found = self.docker.containers(self.lab)

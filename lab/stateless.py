@@ -94,8 +94,14 @@ class StatelessPolicy:
     fragment_default: Actions = Actions()
     custom_actions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the policy's own
 
+    @property
+    def in_use(self) -> bool:
+        """Whether the policy asks anything of the stateless engine (AWS's defaults forward everything)."""
+        return self != StatelessPolicy()
+
     def summary(self) -> dict[str, Any]:
-        return {"default_actions": str(self.default), "fragment_default_actions": str(self.fragment_default),
+        return {"in_use": self.in_use, "default_actions": str(self.default),
+                "fragment_default_actions": str(self.fragment_default),
                 "rule_groups": [{"name": g.name, "priority": p, "rules": len(g.rules),
                                  "capacity": g.consumed_capacity()} for p, g in self.groups]}
 
