@@ -105,12 +105,6 @@ class StatelessPolicy:
                 "rule_groups": [{"name": g.name, "priority": p, "rules": len(g.rules),
                                  "capacity": g.consumed_capacity()} for p, g in self.groups]}
 
-    def custom_action_names(self) -> list[str]:
-        names = list(self.custom_actions)
-        for _, g in self.groups:
-            names += [n for n in g.custom_actions if n not in names]
-        return names
-
 
 # --------------------------------------------------------------------------
 # Reading AWS's documents

@@ -99,7 +99,8 @@ def test_policy_custom_actions_serve_the_default_actions():
     p = policy(stateless_group(TELNET), StatelessDefaultActions=["aws:pass", "AllPassed"],
                StatelessCustomActions=[{**COUNT_TELNET, "ActionName": "AllPassed"}])
     assert str(p.stateless.default) == "aws:pass + AllPassed"
-    assert p.stateless.custom_action_names() == ["AllPassed", "CountTelnet"]
+    assert p.stateless.custom_actions == {"AllPassed": ("telnet",)}
+    assert p.stateless.groups[0][1].custom_actions == {"CountTelnet": ("telnet",)}
 
 
 def test_ports_and_flags_expand_into_iptables_rules():
