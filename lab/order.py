@@ -273,11 +273,19 @@ def shadow_warnings(rules: list[tuple[str, str | None]], strict: bool) -> list[s
             parsed.append((parse_rule(text), origin))
         except ValueError:
             continue
+    # Only rules that decide early, broad passes and identical rules can shadow: compare those with the rest,
+    # not every pair (a long domain list is thousands of rules).
+    same: dict[tuple, list[int]] = {}
+    for j, (b, _) in enumerate(parsed):
+        same.setdefault(_match_key(b), []).append(j)
     out: list[str] = []
     for i, (a, where_a) in enumerate(parsed):
         if a.action not in DECIDING:
             continue
-        for j, (b, where_b) in enumerate(parsed):
+        broad = _decides_flow_early(a) or (not strict and a.action == "pass" and _content_free(a))
+        candidates = range(len(parsed)) if broad else [j for j in same[_match_key(a)] if j > i] if strict else []
+        for j in candidates:
+            b, where_b = parsed[j]
             if i == j:
                 continue
             if (_decides_flow_early(a) and b.protocol not in TRANSPORT
@@ -300,8 +308,14 @@ def shadow_warnings(rules: list[tuple[str, str | None]], strict: bool) -> list[s
     return list(dict.fromkeys(out))
 
 
+_OWN = {"msg", "sid", "gid", "rev", "priority", "classtype", "reference", "metadata"}  # what a rule says of itself
+
+
+def _match_key(rule: ParsedRule) -> tuple:
+    """What a rule matches: its protocol, header and options, without what it says about itself."""
+    return (rule.protocol, rule.source, rule.source_port, rule.direction, rule.destination, rule.destination_port,
+            tuple(o for o in rule.options if o[0] not in _OWN))
+
+
 def _same_match(a: ParsedRule, b: ParsedRule) -> bool:
-    own = {"msg", "sid", "gid", "rev", "priority", "classtype", "reference", "metadata"}
-    return ((a.source, a.source_port, a.direction, a.destination, a.destination_port)
-            == (b.source, b.source_port, b.direction, b.destination, b.destination_port)
-            and [o for o in a.options if o[0] not in own] == [o for o in b.options if o[0] not in own])
+    return _match_key(a) == _match_key(b)
