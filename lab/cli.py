@@ -20,7 +20,7 @@ from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, Lab, build_images, topology_n
 from .logs import describe
 from .metrics import NAMESPACE
 from .metrics import as_text as metrics_text
-from .policy import load_policy
+from .nextgen import NextGenPolicy, load_any_policy
 
 
 def _print_json(data: Any) -> None:
@@ -39,7 +39,9 @@ def cmd_up(args) -> int:
         v = lab.vpc
         print(f"lab {lab.name} is up with topology {lab.topology_name} ({took:.1f}s): {len(v.servers)} server(s), "
               f"{len(v.nat_gateways)} NAT gateway(s), {len(v.endpoints)} firewall endpoint(s)")
-        print(f"  firewall policy: {lab.policy.name} ({lab.policy.rule_order}, HOME_NET {lab.home_net})")
+        how = ("Next Generation, Suricata 8's firewall mode" if isinstance(lab.policy, NextGenPolicy)
+               else lab.policy.rule_order)
+        print(f"  firewall policy: {lab.policy.name} ({how}, HOME_NET {lab.home_net})")
         print(f"  ALERT log: {lab.alert_log.path}")
         print(f"  FLOW log:  {lab.flow_log.path}")
         print("  try: nfwlab curl server-a https://blocked.example/ ; nfwlab alerts")
@@ -180,7 +182,7 @@ def cmd_policy(args) -> int:
         if not args.files:
             raise LabError("policy check needs a file", "nfwlab policy check POLICY.json [RULE-GROUP.json ...]")
         lab = Lab(args.name)
-        policy = load_policy(args.files[0], args.files[1:])
+        policy = load_any_policy(args.files[0], args.files[1:])
         rendered = lab.check_policy(policy) if lab.topology_name else lab.render(policy)
         for w in rendered.warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -194,12 +196,14 @@ def cmd_policy(args) -> int:
         lab = Lab(args.name, policy_file=args.files[0], rule_group_files=args.files[1:])
         rendered = lab.render()
         info = {**lab.policy.summary(), "home_net": lab.home_net, "suricata_rules": rendered.rules,
-                "stateless_rules": rendered.stateless}
+                "stateless_rules": rendered.stateless, "firewall_rules": rendered.firewall}
     else:
         info = Lab(args.name).running_policy()
     if args.json:
         _print_json(info)
     else:
+        if info.get("firewall_rules"):  # a Next Generation policy: the firewall engine first, then the IPS
+            print(info["firewall_rules"] + "\n# IPS engine (threat detection, action order)")
         print(info["suricata_rules"], end="")
         if (info.get("stateless") or {}).get("in_use"):
             print("\n" + info.get("stateless_rules", ""), end="")
@@ -273,6 +277,15 @@ def cmd_who(args) -> int:
     return 0 if answer.named else 1
 
 
+def cmd_explain(args) -> int:
+    explanation = Lab(args.name).explain(args.flow_id)
+    if args.json:
+        _print_json(explanation.as_dict())
+    else:
+        print(explanation.text())
+    return 0
+
+
 def cmd_diagram(args) -> int:
     lab = Lab(args.name)
     graph = lab.diagram(args.topology, args.server, args.dest)
@@ -333,13 +346,15 @@ def cmd_metrics(args) -> int:
 
 def cmd_build(args) -> int:
     base = build_images(args.base_image)
-    print(f"images nfwlab/node and nfwlab/firewall built from {base}")
+    print(f"images nfwlab/node and nfwlab/firewall (Suricata 7) built from {base}, nfwlab/firewall-ng (Suricata 8) "
+          "from Debian forky")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nfwlab", description="An emulated AWS VPC with a NAT gateway and an inline "
-                                "AWS Network Firewall (real Suricata 7).")
+                                "AWS Network Firewall (real Suricata: 7 for Classic policies, 8 for Next "
+                                "Generation policies).")
     p.add_argument("--name", default="default", help="lab name (several labs can run at once); default: default")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     topologies = " | ".join(topology_names())
@@ -412,6 +427,9 @@ def parser() -> argparse.ArgumentParser:
     sp = add("who", cmd_who, "name the server behind an alert (the latest, or FLOW_ID): from its source "
              "address, or from the NAT gateway's translation log")
     sp.add_argument("flow_id", nargs="?", type=int, help="the alert's flow_id (default: the latest alert)")
+    sp = add("explain", cmd_explain, "what each engine did to a flow (the latest alert's, or FLOW_ID), hook by hook: "
+             "which rule or default action accepted, dropped or alerted, and what the IPS engine did")
+    sp.add_argument("flow_id", nargs="?", type=int, help="the flow's flow_id (default: the latest alert's)")
     sp = add("diagram", cmd_diagram, "draw the VPC with a server's request path and the address the firewall "
              "sees (Graphviz)", json_flag=False)
     topology_option(sp, "another topology instead of the running one")

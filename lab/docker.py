@@ -196,8 +196,8 @@ def compose_env(values: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
 
 
-def run_script(path: Path, env: dict[str, str] | None = None) -> str:
-    res = subprocess.run(["bash", str(path)], check=False, capture_output=True, text=True,
+def run_script(path: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> str:
+    res = subprocess.run(["bash", str(path), *(args or [])], check=False, capture_output=True, text=True,
                          env={**os.environ, **(env or {})})
     if res.returncode != 0:
         raise EnvironmentProblem(f"{path.name} failed (exit code {res.returncode}): {res.stderr.strip()[-1500:]}",

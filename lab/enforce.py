@@ -14,13 +14,14 @@ from contextlib import contextmanager
 
 from .engine import POLICY_FILES, Engines
 from .errors import LabError
-from .policy import Policy, Rendered
+from .nextgen import AnyPolicy
+from .policy import Rendered
 from .results import PolicyApplied
 from .state import LabState
 
 
 class Enforcer:
-    def __init__(self, state: LabState, engines: Engines, render: Callable[[Policy], Rendered]):
+    def __init__(self, state: LabState, engines: Engines, render: Callable[[AnyPolicy], Rendered]):
         self.state, self.engines, self.render = state, engines, render
 
     @contextmanager
@@ -31,12 +32,12 @@ class Enforcer:
             fcntl.flock(f, fcntl.LOCK_EX)
             yield
 
-    def check(self, policy: Policy) -> Rendered:
+    def check(self, policy: AnyPolicy) -> Rendered:
         rendered = self.render(policy)
         self.engines.check(rendered, f"{policy.name} ({policy.source})")
         return rendered
 
-    def apply(self, policy: Policy, timeout: float) -> PolicyApplied:
+    def apply(self, policy: AnyPolicy, timeout: float) -> PolicyApplied:
         started = time.monotonic()
         live = self.state.rules_dir
         with self._lock():

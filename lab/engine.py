@@ -3,13 +3,13 @@
     FirewallEngine   what an engine is to the lab: its queue rule (how traffic reaches it, and why
                      nothing crosses without it), its node's Compose service, start, stop, check,
                      reload and "has it started"
-    Suricata         Suricata 7 inline on NFQUEUE, one queue per worker thread (the lab's engine today)
+    Suricata         Suricata 7 inline on NFQUEUE, one queue per worker thread (Classic policies)
+    Suricata8        Suricata 8 in firewall mode on the same path (Next Generation policies)
     Engines          one engine in every endpoint of a lab: wait, stop, start, check, reload, status,
                      bypass; used by Lab, the benchmarks and the tests alike
 
-A second engine (a stateless filter in front of Suricata, Suricata 8's firewall mode) is a class
-beside Suricata with the same methods; the firewall endpoint's node (lab/nodes/firewall.py) and
-Engines only ever call those.
+The stateless engine (Classic policies) is an iptables chain in front of the queue, applied by the same
+classes. The firewall endpoint's node (lab/nodes/firewall.py) and Engines only ever call these methods.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from .docker import Container
 from .errors import ConfigError, NodeError, StateError
 from .model import FirewallEndpoint
+from .nextgen import AWS_HOOKS
 from .nodes.base import AWS_LOG_DIR, FORWARDING, ServiceContext
 from .policy import Rendered
 from .stateless import CHAIN as STATELESS_CHAIN
@@ -36,7 +37,7 @@ from .wait import Wait, until_containers_ready
 NFQ_QUEUES = max(1, min(4, os.cpu_count() or 1))  # Suricata worker threads (and queues) per endpoint
 RULES_DIR = "/etc/nfwlab/rules"  # the lab's rules directory, as the firewall node sees it
 # What a policy is made of, in the rules directory.
-POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json", "stateless.rules")
+POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json", "stateless.rules", "firewall.rules")
 STARTED = "Engine started"  # what Suricata prints once it inspects traffic
 QUEUE_POSITION = "2"  # FORWARD's rule that queues packets to the engine, after the stateless engine's chain
 DOWN = "down (fail closed: nothing crosses the firewall)"
@@ -69,6 +70,7 @@ class Suricata:
     its EVE alerts and netflow records to the ALERT and FLOW logs in AWS's envelope."""
 
     kind = "suricata-7"
+    image = "firewall"
 
     def __init__(self, docker: Any, kernel: Any, queues: int = NFQ_QUEUES,
                  explain: Callable[[str], str] = lambda log: log, fix: Callable[[], str] = lambda: "fix the policy"):
@@ -102,13 +104,17 @@ class Suricata:
         finally:
             self.kernel.iptables(pid, "-R", "FORWARD", QUEUE_POSITION, *self.queue_rule())
 
+    def _environment(self) -> dict[str, str]:
+        return {}
+
     def compose_service(self, ctx: ServiceContext, endpoint: FirewallEndpoint,
                         service: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         # NET_ADMIN is needed to bind the queues.
-        return service(ctx, "firewall", ["nfwlab-firewall"], cap_add=["NET_ADMIN"], sysctls=FORWARDING,
+        return service(ctx, self.image, ["nfwlab-firewall"], cap_add=["NET_ADMIN"], sysctls=FORWARDING,
                        environment={"NFWLAB_FIREWALL_NAME": endpoint.firewall_name,
                                     "NFWLAB_AVAILABILITY_ZONE": endpoint.availability_zone,
-                                    "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR, "NFWLAB_NFQ_QUEUES": str(self.queues)},
+                                    "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR, "NFWLAB_NFQ_QUEUES": str(self.queues),
+                                    **self._environment()},
                        volumes=[f"{ctx.home.resolve()}/suricata:/etc/nfwlab/suricata:ro",
                                 f"{ctx.state}/rules:{RULES_DIR}:ro",
                                 f"{ctx.state}/logs/{endpoint.name}:/var/log/suricata",
@@ -122,6 +128,7 @@ class Suricata:
         (directory / "policy.yaml").write_text(rendered.variables)
         (directory / "engine.json").write_text(json.dumps(rendered.engine, indent=1))
         (directory / "stateless.rules").write_text(rendered.stateless)
+        (directory / "firewall.rules").write_text(rendered.firewall)  # Suricata 8's firewall mode only
         # Datasets are named by their content, so files of earlier policies can stay (a rollback uses them).
         for name, content in rendered.datasets.items():
             (directory / "datasets").mkdir(exist_ok=True)
@@ -194,12 +201,15 @@ class Suricata:
     def check(self, container: Container, candidate: str, rendered: Rendered) -> str | None:
         """Suricata's test mode on a policy written (`write_policy`) under `candidate` (a subdirectory of the
         rules directory): None when it accepts the policy, else its errors traced back to the policy."""
-        sets = [x for option in rendered.engine["set"] for x in ("--set", option)]
+        sets = [x for option in self._check_options(candidate, rendered) for x in ("--set", option)]
         argv = ["suricata", "-T", "-q", "0", "-c", "/etc/nfwlab/suricata/suricata.yaml", "--init-errors-fatal",
                 "--include", f"{RULES_DIR}/{candidate}/policy.yaml", "-S", f"{RULES_DIR}/{candidate}/lab.rules",
                 "-l", "/tmp", *sets]
         code, out, err = self.docker.exec_in(container.id, argv)
         return None if code == 0 else rendered.explain(out + err)
+
+    def _check_options(self, candidate: str, rendered: Rendered) -> list[str]:
+        return list(rendered.engine["set"])
 
     def reload(self, name: str, container: Container, timeout: float) -> None:
         """Suricata's own live reload of rules and rule variables, waited for to the end."""
@@ -208,6 +218,29 @@ class Suricata:
         if code != 0 or '"OK"' not in out:
             raise NodeError(f"the firewall engine of {name} did not reload its rules: {(out + err).strip()[-500:]}",
                             f"see `nfwlab exec {name} -- tail /var/log/suricata/suricata.log`")
+
+
+class Suricata8(Suricata):
+    """Suricata 8 in firewall mode, for Next Generation policies (lab/nextgen.py): the firewall engine's rules
+    (firewall.rules, named with its default policies in policy.yaml) and the IPS engine's threat-detection rules
+    (lab.rules) in one engine, so that a packet crosses the firewall engine first and the IPS second, as AWS
+    describes. Same node, queue, supervisor, fail-closed path and logs as Suricata 7; its own image (Debian
+    forky's Suricata 8)."""
+
+    kind = "suricata-8"
+    image = "firewall-ng"
+
+    def _environment(self) -> dict[str, str]:
+        return {"NFWLAB_AWS_HOOKS": json.dumps(AWS_HOOKS, sort_keys=True)}  # logs name hooks as AWS does
+
+    def _check_options(self, candidate: str, rendered: Rendered) -> list[str]:
+        # The candidate's policy.yaml names the live rules directory; the check reads the candidate's.
+        return [*rendered.engine["set"], f"firewall.rule-path={RULES_DIR}/{candidate}"]
+
+
+def engine_for(kind: str, docker: Any, kernel: Any, **options: Any) -> Suricata:
+    """The engine that runs a policy of `kind` ("classic" or "next-generation")."""
+    return (Suricata8 if kind == "next-generation" else Suricata)(docker, kernel, **options)
 
 
 class Engines:

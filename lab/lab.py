@@ -30,19 +30,25 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import docker as docker_module
 from . import kernel as kernel_module
 from .deploy import Deployment
 from .diagram import diagram as draw_diagram
 from .enforce import Enforcer
-from .engine import Engines, Suricata
+from .engine import Engines, Suricata, engine_for
 from .errors import ConfigError, NodeError, StateError, WaitTimeout
+from .explain import Explanation
+from .explain import explain as explain_flow
 from .livetrace import trace_live as live_trace
 from .logs import EveLog, LabLogs, LogMark, Record
 from .metrics import Metric, endpoint_metrics, parse_stateless_counters
 from .model import RouteTables, Topology, Vpc, load_topology, validate_domain
+from .nextgen import KIND as NEXT_GENERATION
+from .nextgen import AnyPolicy, load_any_policy, render_any
 from .nodes import ROUTER, Role, roles, services
-from .policy import Policy, Rendered, load_policy, render, rules_file_policy
+from .policy import Rendered, rules_file_policy
 from .results import DownReport, FetchResult, LiveTrace, PolicyApplied, Status
 from .routing import diff_route_tables, format_route_tables, kernel_routes, route_table_json
 from .state import LabState, state_root
@@ -128,7 +134,7 @@ class Lab:
         self._topology: Topology | None = None
         self._policy_source = (Path(rules_file) if rules_file else Path(policy_file), list(rule_group_files),
                                rules_file is not None)
-        self._policy: Policy | None = None
+        self._policy: AnyPolicy | None = None
         self.domains_given = [validate_domain(d, "--domains") for d in domains] if domains else None
         self.home_net_override = _home_net(home_net) if home_net else None
         self.wiring = Wiring(kernel)
@@ -178,11 +184,19 @@ class Lab:
     # ---------------------------------------------------- collaborators
     # Made once; `engines` and `logs` follow the topology's endpoints, so `up` with another topology forgets
     # them (a switch keeps the endpoints: it may change route tables only).
+    @property
+    def policy_kind(self) -> str:
+        """"classic" or "next-generation": the running lab's, else that of the policy it starts with."""
+        running = self.state.read().policy.get("kind") if self.topology_name else None
+        return running or self.policy.kind
+
     @cached_property
     def engine_kind(self) -> Suricata:
-        """The firewall engine every endpoint runs; Suricata's errors are traced back to the lab's policy."""
-        return Suricata(self.docker, self.kernel, explain=lambda log: self.render().explain(log),
-                        fix=lambda: f"fix the policy {self.policy.source}")
+        """The firewall engine every endpoint runs (Suricata 7 for a Classic policy, Suricata 8's firewall mode
+        for a Next Generation policy); Suricata's errors are traced back to the lab's policy."""
+        return engine_for(self.policy_kind, self.docker, self.kernel,
+                          explain=lambda log: self.render().explain(log),
+                          fix=lambda: f"fix the policy {self.policy.source}")
 
     @cached_property
     def engines(self) -> Engines:
@@ -212,19 +226,19 @@ class Lab:
 
     # -------------------------------------------------------------- policy
     @property
-    def policy(self) -> Policy:
+    def policy(self) -> AnyPolicy:
         """The lab's own policy (the one `up` starts with), read on first use."""
         if self._policy is None:
             path, groups, is_rules = self._policy_source
-            self._policy = self._with_home_net(rules_file_policy(path) if is_rules else load_policy(path, groups))
+            self._policy = self._with_home_net(rules_file_policy(path) if is_rules else load_any_policy(path, groups))
         return self._policy
 
-    def _with_home_net(self, policy: Policy) -> Policy:
+    def _with_home_net(self, policy: AnyPolicy) -> AnyPolicy:
         return policy.with_home_net(self.home_net_override) if self.home_net_override else policy
 
-    def render(self, policy: Policy | None = None) -> Rendered:
+    def render(self, policy: AnyPolicy | None = None) -> Rendered:
         """What the firewall runs for `policy` (default: the lab's): rules, variables, engine options."""
-        return render(policy or self.policy, str(self.vpc.cidr))
+        return render_any(policy or self.policy, str(self.vpc.cidr))
 
     @property
     def home_net(self) -> str:
@@ -314,31 +328,45 @@ class Lab:
     def _enforcer(self) -> Enforcer:
         return Enforcer(self.state, self.engines, self.render)
 
-    def check_policy(self, policy: Policy) -> Rendered:
+    def _same_kind(self, policy: AnyPolicy) -> None:
+        """A running firewall changes policies of its own kind only: the kinds run on different engines."""
+        running = self.policy_kind
+        if policy.kind != running:
+            engines = {"classic": "Suricata 7", NEXT_GENERATION: "Suricata 8's firewall mode"}
+            raise ConfigError(f"{policy.source} is a {policy.kind} policy, but the lab runs a {running} policy on "
+                              f"{engines[running]}", "AWS: a firewall \"uses one or the other\"; start the lab with "
+                              f"it: `nfwlab --name {self.name} down; nfwlab --name {self.name} up --policy "
+                              f"{policy.source}`")
+
+    def check_policy(self, policy: AnyPolicy) -> Rendered:
         """Our own checks, then the engine's own (Suricata's test mode) in the running firewall on the
         generated rules. Raises ConfigError naming the rule group and rule refused; changes nothing."""
         self._require_up()
+        self._same_kind(policy)
         return self._enforcer().check(policy)
 
-    def apply_policy(self, policy: Policy | str | Path, rule_group_files: Sequence[str | Path] = (),
+    def apply_policy(self, policy: AnyPolicy | str | Path, rule_group_files: Sequence[str | Path] = (),
                      timeout: float = 60.0) -> PolicyApplied:
         """Validates a policy and makes the running firewall enforce it, without restarting any container.
 
         Rules and variables are reloaded in the running engine; engine options (stream exception policy,
         TCP idle timeout) restart the engine inside its node. On any error the previous policy keeps running."""
-        if not isinstance(policy, Policy):
-            policy = load_policy(policy, list(rule_group_files))
+        if isinstance(policy, (str, Path)):
+            policy = load_any_policy(policy, list(rule_group_files))
         self._require_up()
+        self._same_kind(policy)
         return self._enforcer().apply(self._with_home_net(policy), timeout)
 
     def running_policy(self) -> dict[str, Any]:
         """The policy the running firewall enforces: its summary and its Suricata rules."""
         self._require_up()
         saved = self.state.read()
-        stateless = self.state.rules_dir / "stateless.rules"
-        return {**saved.policy, "home_net": saved.home_net,
-                "suricata_rules": (self.state.rules_dir / "lab.rules").read_text(),
-                "stateless_rules": stateless.read_text() if stateless.exists() else ""}
+
+        def read(name: str) -> str:
+            path = self.state.rules_dir / name
+            return path.read_text() if path.exists() else ""
+        return {**saved.policy, "home_net": saved.home_net, "suricata_rules": read("lab.rules"),
+                "firewall_rules": read("firewall.rules"), "stateless_rules": read("stateless.rules")}
 
     # ------------------------------------------------------- firewall engine
     def stop_firewall_engine(self, node: str | None = None) -> None:
@@ -490,6 +518,34 @@ class Lab:
             pass  # the last answer says why no server is named
         return record, answers[-1]
 
+    def explain(self, flow_id: int | None = None) -> Explanation:
+        """What each engine did to a flow (default: the latest alert's), hook by hook, from the firewall's own
+        records: see lab/explain.py."""
+        self._require_up()
+        records = self.eve.records()
+        if flow_id is None:
+            latest = self.alerts(aws=True) or [{"event": r} for r in records if r.get("event_type") == "alert"]
+            if not latest:
+                raise StateError("the firewall has logged no alert yet", "give a FLOW_ID (see `nfwlab flows`)")
+            flow_id = int(latest[-1]["event"]["flow_id"])
+        saved = self.state.read().policy
+        rules_dir = self.state.rules_dir
+        try:
+            variables = yaml.safe_load((rules_dir / "policy.yaml").read_text()).get("vars", {})
+        except (OSError, AttributeError, yaml.YAMLError):
+            variables = {}
+        flat = {**(variables.get("address-groups") or {}), **(variables.get("port-groups") or {})}
+        fw_rules = rules_dir / "firewall.rules"
+        endpoint = next((f"{a['firewall_name']} ({a['availability_zone']})" for a in self.alerts(aws=True)
+                         if a["event"].get("flow_id") == flow_id), "")
+        try:
+            return explain_flow(flow_id, records, saved.get("kind", "classic"),
+                                saved.get("firewall_default_action", "DROP"),
+                                fw_rules.read_text() if fw_rules.exists() else "", flat, endpoint)
+        except LookupError:
+            raise StateError(f"no record of flow {flow_id} in the firewall's logs",
+                             f"see `nfwlab --name {self.name} alerts` or `flows` for flow ids") from None
+
     # --------------------------------------------------------------- trace
     def _home_net_blocks(self) -> list[IPv4Network]:
         blocks = self.state.read().home_net or self.render().home_net
@@ -535,13 +591,15 @@ def build_images(base_image: str | None = None, docker: Any = docker_module) -> 
     """Builds the lab's images (and a Debian base with debootstrap when no registry is reachable)."""
     docker.client()
     env = {"NFWLAB_BASE_IMAGE": base_image} if base_image else {}
-    base = docker.run_script(HOME / "scripts" / "build-base-image.sh", env)
+    script = HOME / "scripts" / "build-base-image.sh"
+    base = docker.run_script(script, env)
+    ng_base = docker.run_script(script, {}, ["forky"])  # Suricata 8, for Next Generation policies
     env_file = state_root() / ".build.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     # What compose/docker-compose.yml (image builds only) reads.
     env_file.write_text(docker.compose_env({"COMPOSE_PROJECT_NAME": "nfwlab-build", "NFWLAB_BASE_IMAGE": base,
-                                            "NFWLAB_IMAGE_TAG": IMAGE_TAG}))
+                                            "NFWLAB_NG_BASE_IMAGE": ng_base, "NFWLAB_IMAGE_TAG": IMAGE_TAG}))
     compose = docker.ComposeProject(COMPOSE_DIR, env_file)
-    compose.build(["node-image"])
-    compose.build(["firewall-image"])
+    for image in ("node-image", "firewall-image", "firewall-ng-image"):
+        compose.build([image])
     return base

@@ -61,6 +61,14 @@ def refusal(rule: ParsedRule) -> str | None:
         return f"AWS does not support {_PROTOCOLS[rule.protocol]} (protocol {rule.protocol})"
     if rule.action == "reject" and rule.protocol in ("ftp", "imap"):
         return f"AWS: REJECT \"doesn't support FTP or IMAP protocols\" (protocol {rule.protocol})"
+    return option_refusal(rule)
+
+
+def option_refusal(rule: ParsedRule) -> str | None:
+    """Why AWS refuses one of the rule's protocol or keywords (any engine's rule), or None."""
+    protocol = rule.protocol.split(":")[0]
+    if protocol in _PROTOCOLS:
+        return f"AWS does not support {_PROTOCOLS[protocol]} (protocol {protocol})"
     for keyword, value in rule.options:
         reason = _KEYWORDS.get(keyword) or next((r for p, r in _KEYWORD_PREFIXES.items() if keyword.startswith(p)),
                                                 None)

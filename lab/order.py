@@ -122,9 +122,14 @@ def parse_rule(text: str) -> ParsedRule:
                       tuple(split_options(rest.rstrip()[:-1])))
 
 
+INTERNAL_PREFIX = "(lab) "  # the origin of a line the lab adds for an engine's sake (lab/nextgen.py)
+
+
 def is_internal(origin: str | None) -> bool:
-    """Whether a rendered line is one of the lab's own strict-order rules (not a rule the user wrote)."""
-    return origin is not None and (origin.endswith(PROBE_ORIGIN) or origin == CLEAR_ORIGIN)
+    """Whether a rendered line is one of the lab's own rules (strict-order probes, a Next Generation policy's
+    helper rules), not a rule the user wrote."""
+    return origin is not None and (origin.endswith(PROBE_ORIGIN) or origin == CLEAR_ORIGIN
+                                   or origin.startswith(INTERNAL_PREFIX))
 
 
 def _changes_state(keyword: str, value: str | None) -> bool:

@@ -117,12 +117,13 @@ class Policy:
     tcp_idle_timeout: int | None = None
     home_net: tuple[str, ...] | None = None  # PolicyVariables HOME_NET; None: the VPC CIDR
     stateless: StatelessPolicy = StatelessPolicy()
+    kind: str = "classic"
 
     def with_home_net(self, blocks: list[str] | tuple[str, ...]) -> Policy:
         return replace(self, home_net=tuple(blocks))
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "rule_order": self.rule_order,
+        return {"name": self.name, "source": self.source, "kind": self.kind, "rule_order": self.rule_order,
                 "default_actions": list(self.default_actions),
                 "stream_exception_policy": self.stream_exception_policy,
                 "home_net": list(self.home_net) if self.home_net else None,
@@ -144,15 +145,20 @@ class Rendered:
     datasets: dict[str, str] = field(default_factory=dict)  # datasets/<file> -> content, next to lab.rules
     notes: tuple[str, ...] = ()
     stateless: str = ""  # stateless.rules: the stateless engine's chain, iptables-restore input
+    # Next Generation policies (lab/nextgen.py): Suricata 8's firewall rules, and where each line came from.
+    firewall: str = ""
+    firewall_origins: tuple[str | None, ...] = ()
+    kind: str = "classic"
 
     @property
     def rule_count(self) -> int:
         """The rules the policy's groups and default actions make (not the lab's own strict-order rules)."""
-        return sum(1 for o in self.origins if o is not None and not is_internal(o))
+        return sum(1 for o in self.origins + self.firewall_origins if o is not None and not is_internal(o))
 
-    def origin(self, line: int) -> str | None:
-        """Where line `line` (1-based) of the rules came from."""
-        return self.origins[line - 1] if 0 < line <= len(self.origins) else None
+    def origin(self, line: int, firewall: bool = False) -> str | None:
+        """Where line `line` (1-based) of the rules (or of the firewall rules) came from."""
+        origins = self.firewall_origins if firewall else self.origins
+        return origins[line - 1] if 0 < line <= len(origins) else None
 
     def explain(self, suricata_output: str) -> str:
         """Suricata's error lines, each followed by the rule group and rule it is about."""
@@ -162,8 +168,9 @@ class Rendered:
                 continue
             out.append(line)
             m = re.search(r"at line (\d+)", line)
-            if m and self.origin(int(m.group(1))):
-                out.append(f"  -> in {self.origin(int(m.group(1)))}")
+            firewall = "firewall.rules" in line
+            if m and self.origin(int(m.group(1)), firewall):
+                out.append(f"  -> in {self.origin(int(m.group(1)), firewall)}")
         return "\n".join(out) or suricata_output.strip()[-1500:]
 
 
@@ -481,8 +488,8 @@ def load_policy(path: str | Path, extra: Sequence[str | Path] = ()) -> Policy:
             return Policy(group.name, group.source, (), stateless=StatelessPolicy(((1, group),)))
         return policy_from_group(group)
     raise ConfigError(f"{path}: neither a firewall policy nor a rule group (top-level keys: {sorted(data)[:5]})",
-                      "give describe-firewall-policy output (FirewallPolicy) or describe-rule-group output "
-                      "(RuleGroup)")
+                      "give describe-firewall-policy output (FirewallPolicy), describe-firewall-policy-v2 output "
+                      "(FirewallPolicyV2) or describe-rule-group output (RuleGroup)")
 
 
 def rules_file_policy(path: Path) -> Policy:

@@ -146,6 +146,25 @@ def _header_field(header: dict, key: str, where: str) -> str:
     return "any" if value.upper() == "ANY" else value.strip()
 
 
+def rule_options(options: object, where: str) -> list[str]:
+    """RuleOptions ([{Keyword, Settings}]) as Suricata rule options: `keyword:a,b;` or `keyword;`."""
+    options = options or []
+    if not isinstance(options, list):
+        raise ConfigError(f"{where}.RuleOptions: expected a list", 'write [{"Keyword": "sid", "Settings": ["1"]}]')
+    parts = []
+    for i, opt in enumerate(options):
+        keyword = opt.get("Keyword") if isinstance(opt, dict) else None
+        if not isinstance(keyword, str) or not re.match(r"^[a-z][a-z0-9_.-]*$", keyword):
+            raise ConfigError(f"{where}.RuleOptions[{i}].Keyword: {keyword!r} is not a Suricata keyword",
+                              "write a keyword such as msg, sid, flow, content")
+        settings = opt.get("Settings") or []
+        if not isinstance(settings, list) or not all(isinstance(s, str) for s in settings):
+            raise ConfigError(f"{where}.RuleOptions[{i}].Settings: expected a list of strings",
+                              'write ["\\"text\\""] for msg, ["1"] for sid')
+        parts.append(f"{keyword}:{','.join(settings)};" if settings else f"{keyword};")
+    return parts
+
+
 def stateful_rule_line(rule: dict, where: str) -> str:
     """One StatefulRules entry as a Suricata rule, the way AWS renders it."""
     if not isinstance(rule, dict):
@@ -170,20 +189,7 @@ def stateful_rule_line(rule: dict, where: str) -> str:
     direction = header.get("Direction", "FORWARD")
     if direction not in DIRECTIONS:
         raise ConfigError(f"{where}.Header.Direction: {direction!r} is not valid", "use FORWARD or ANY")
-    options = rule.get("RuleOptions") or []
-    if not isinstance(options, list):
-        raise ConfigError(f"{where}.RuleOptions: expected a list", 'write [{"Keyword": "sid", "Settings": ["1"]}]')
-    parts = []
-    for i, opt in enumerate(options):
-        keyword = opt.get("Keyword") if isinstance(opt, dict) else None
-        if not isinstance(keyword, str) or not re.match(r"^[a-z][a-z0-9_.-]*$", keyword):
-            raise ConfigError(f"{where}.RuleOptions[{i}].Keyword: {keyword!r} is not a Suricata keyword",
-                              "write a keyword such as msg, sid, flow, content")
-        settings = opt.get("Settings") or []
-        if not isinstance(settings, list) or not all(isinstance(s, str) for s in settings):
-            raise ConfigError(f"{where}.RuleOptions[{i}].Settings: expected a list of strings",
-                              'write ["\\"text\\""] for msg, ["1"] for sid')
-        parts.append(f"{keyword}:{','.join(settings)};" if settings else f"{keyword};")
+    parts = rule_options(rule.get("RuleOptions"), where)
     if not any(p.startswith("sid:") for p in parts):
         raise ConfigError(f"{where}: no sid", 'every stateful rule needs {"Keyword": "sid", "Settings": ["<n>"]}')
     src = _header_field(header, "Source", where)

@@ -11,7 +11,8 @@ that `nfwlab up` can report the error.
 It also delivers the logs as AWS Network Firewall does: every EVE alert
 record goes to alert.log and every EVE netflow record to flow.log, each
 wrapped in AWS's envelope (firewall_name, availability_zone,
-event_timestamp, event), one JSON object per line.
+event_timestamp, event), one JSON object per line. Under a Next Generation
+policy (Suricata 8) an alert's firewall.hook is given AWS's hook name.
 """
 import json
 import os
@@ -33,6 +34,8 @@ FIREWALL_NAME = os.environ.get("NFWLAB_FIREWALL_NAME", "nfwlab-firewall")
 AVAILABILITY_ZONE = os.environ.get("NFWLAB_AVAILABILITY_ZONE", "local")
 AWS_LOG_DIR = os.environ.get("NFWLAB_AWS_LOG_DIR", LOG_DIR)  # shared by every endpoint of the firewall
 DELIVERY = {"alert": "alert.log", "netflow": "flow.log"}  # EVE event type -> AWS log type's file
+# Next Generation policies: Suricata 8.0's hook names -> AWS's, for the alert's firewall.hook (set by the lab).
+AWS_HOOKS = json.loads(os.environ.get("NFWLAB_AWS_HOOKS", "{}"))
 
 
 def engine_argv():
@@ -48,7 +51,17 @@ def engine_argv():
     return argv
 
 
+def lab_only(event):
+    """An alert the lab's firewall rules raise only for `nfwlab explain` (rule metadata "nfwlab explain"): it
+    stays in eve.json; AWS's ALERT log would not have it."""
+    metadata = (event.get("alert") or {}).get("metadata") or {}
+    return "explain" in metadata.get("nfwlab", [])
+
+
 def envelope(event):
+    firewall = event.get("firewall")
+    if isinstance(firewall, dict) and firewall.get("hook") in AWS_HOOKS:
+        firewall["hook"] = AWS_HOOKS[firewall["hook"]]
     stamp = datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
     return {"firewall_name": FIREWALL_NAME, "availability_zone": AVAILABILITY_ZONE,
             "event_timestamp": str(int(stamp.timestamp())), "event": event}
@@ -79,7 +92,7 @@ def deliver_logs(poll=0.01):
             except ValueError:
                 continue
             out = outputs.get(event.get("event_type"))
-            if out is not None:
+            if out is not None and not lab_only(event):
                 out.write(json.dumps(envelope(event), separators=(",", ":")) + "\n")
 
 restart = threading.Event()

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from lab.errors import ConfigError
+from lab.nextgen import load_any_policy, render_any
 from lab.policy import load_policy, parse_policy, parse_rule_group, render
 
 VPC = "10.0.0.0/16"
@@ -227,7 +228,7 @@ def test_suricata_errors_are_traced_to_the_group_and_rule():
 
 @pytest.mark.parametrize("path", sorted(str(p) for p in Path("policies").glob("*.*")))
 def test_every_shipped_policy_loads_and_renders(path):
-    r = render(load_policy(path), VPC)
+    r = render_any(load_any_policy(path), VPC)
     assert rule_lines(r) and not r.warnings
 
 
