@@ -72,7 +72,10 @@ def cmd_status(args) -> int:
     print(f"  firewall engine    {st.firewall_engine}")
     print(f"  topology file      {st.topology_file}")
     policy = st.policy
-    print(f"  policy             {policy.get('name')} ({policy.get('rule_order')}; {policy.get('source')})")
+    how = (f"Next Generation on Suricata 8, FirewallDefaultAction {policy.get('firewall_default_action')}, "
+           f"PolicyMode {policy.get('policy_mode')}" if policy.get("kind") == "next-generation"
+           else f"Classic on Suricata 7, {policy.get('rule_order')}")
+    print(f"  policy             {policy.get('name')} ({how}; {policy.get('source')})")
     print(f"  HOME_NET           {st.home_net}")
     print(f"  domains served     {', '.join(st.domains)}")
     print(f"  ALERT log          {st.alert_log}")

@@ -145,6 +145,12 @@ class FirewallGroup:
     port_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     inline: bool = False
 
+    @property
+    def live_rules(self) -> tuple[Rule, ...]:
+        """The rules without their comments: a RuleDescription, or a disabled rule (both kept in `rules` as "#"
+        lines above the rule, as AWS renders them in RULES_STRING format)."""
+        return tuple(r for r in self.rules if not r.text.startswith("#"))
+
 
 @dataclass(frozen=True)
 class NextGenPolicy:
@@ -168,7 +174,7 @@ class NextGenPolicy:
                 "stream_exception_policy": self.stream_exception_policy,
                 "home_net": list(self.home_net) if self.home_net else None,
                 "firewall_rule_groups": [{"name": g.name, "priority": g.priority, "kind": g.kind,
-                                          "rules": len(g.rules), "inline": g.inline} for g in self.firewall],
+                                          "rules": len(g.live_rules), "inline": g.inline} for g in self.firewall],
                 "ips_rule_groups": [{"name": r.group.name, "kind": r.group.kind, "rules": len(r.group.rules),
                                      "override": r.override} for r in self.ips]}
 
@@ -393,6 +399,8 @@ def parse_firewall_group(doc: Fields, data: Any, where: str, name: str, priority
                 if e.message.startswith(doc.source):
                     raise
                 raise ConfigError(f"{doc.source}: {e.message}", e.hint) from None
+            if comment:
+                rules.append(Rule(comment, f"FirewallRules[{i}]"))
             if text:
                 _, refused = check_firewall_rule(text)
                 if refused:
@@ -401,6 +409,8 @@ def parse_firewall_group(doc: Fields, data: Any, where: str, name: str, priority
     ip_sets, port_sets = _variables(doc, group.get("RuleVariables"), f"{where}.RuleVariables")
     sids: dict[tuple[int, int], str] = {}
     for r in rules:
+        if r.text.startswith("#"):
+            continue
         key = _gid_sid(r.text)
         if key in sids:
             raise doc.fail(f"{at} ({r.where})", f"sid {key[1]} is used twice in rule group {name} (also by "
@@ -536,7 +546,8 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
             raise doc.fail(f"{where}.ResourceArn", f"rule group {gname} is a {kind} rule group",
                            "the firewall section takes firewall rule groups (Type FIREWALL)")
         group = parse_firewall_group(gdoc, body, "FirewallRuleGroup", gname, priority, inline=False)
-        check_capacity(gdoc, "FirewallRuleGroup", gname, len(group.rules), capacity, "one per rule")
+        check_capacity(gdoc, "FirewallRuleGroup", gname, len(group.live_rules), capacity,
+                       "one per rule; a disabled rule counts none")
         firewall.append(group)
     firewall.sort(key=lambda g: g.priority)
 
@@ -580,7 +591,7 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
             raise doc.fail(where, f"rule group {ips_group.name} is referenced twice", "reference each rule group once")
         ips.append(GroupRef(ips_group, None, override))
 
-    embedded = [r for g in firewall if g.inline for r in g.rules] + [r for ref in ips
+    embedded = [r for g in firewall if g.inline for r in g.live_rules] + [r for ref in ips
                                                                      if ref.group.name.startswith("embedded-ips-")
                                                                      for r in ref.group.rules]
     seen: set[int] = set()
@@ -591,7 +602,7 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
                            "AWS: every embedded rule \"must have a SID that is unique among all of that policy's "
                            "embedded rules\", firewall and IPS alike")
         seen.add(sid)
-    fw_rules = sum(len(g.rules) for g in firewall)
+    fw_rules = sum(len(g.live_rules) for g in firewall)
     ips_rules = sum(len(r.group.rules) for r in ips)
     if fw_rules > MAX_FIREWALL_RULES or ips_rules > MAX_IPS_RULES:
         raise doc.fail("FirewallPolicyV2", f"{fw_rules} firewall rules and {ips_rules} IPS rules", "AWS allows "
@@ -643,13 +654,16 @@ def default_policies(action: str) -> dict[str, list[str]]:
     return {"packet": packet.split(","), "app": app.split(",")}
 
 
-def default_action_rules(action: str) -> list[str]:
+def default_action_rules(configured: str, mode: str = "ENFORCE") -> list[str]:
     """The default action at every application-layer hook, as rules after every rule group's (see
-    DEFAULT_ACTION_GID); none for ACCEPT, which Suricata's default app policy does as well."""
+    DEFAULT_ACTION_GID); none for ACCEPT, which Suricata's default app policy does as well. Their message names
+    the configured action (and the mode, when MONITOR keeps it from blocking)."""
+    action = effective_default(configured, mode)
     if action == "ACCEPT":
         return []
+    name = configured + (" (PolicyMode MONITOR)" if action != configured else "")
     hooks = [f"{proto}:{hook}" for proto, names in APP_HOOKS.items() for hook in names]
-    return [f'{_DEFAULTS[action][1]} {hook} any any -> any any (msg:"FirewallDefaultAction {action}"; '
+    return [f'{_DEFAULTS[action][1]} {hook} any any -> any any (msg:"FirewallDefaultAction {name}"; '
             f"gid:{DEFAULT_ACTION_GID}; sid:{i}; rev:1;)" for i, hook in enumerate(hooks, 1)]
 
 
@@ -699,12 +713,17 @@ def render_nextgen(policy: NextGenPolicy, vpc_cidr: str) -> Rendered:
         for var, ports in g.port_sets.items():
             renames[var] = f"FW{k}_{var}"
             port_groups[renames[var]] = "[" + ",".join(ports) + "]"
-        keys = [_gid_sid(r.text) for r in g.rules]
+        keys = [_gid_sid(r.text) for r in g.live_rules]
         gid = 200 + k if any(key in used for key in keys) else None
         entries.append((f"# rule group {g.name} ({g.kind}, priority {g.priority}"
                         + (", embedded" if g.inline else "") + (f", gid {gid}: its sids repeat another group's"
                                                                  if gid else "") + ")", None))
-        for r, key in zip(g.rules, keys, strict=True):
+        gids_sids = iter(keys)
+        for r in g.rules:
+            if r.text.startswith("#"):
+                entries.append((r.text, None))
+                continue
+            key = next(gids_sids)
             text = _rename_variables(r.text, renames) if renames else r.text
             for name in re.findall(r"\$([A-Za-z][A-Za-z0-9_]*)", text):
                 if name not in address_groups and name not in port_groups:
@@ -721,7 +740,7 @@ def render_nextgen(policy: NextGenPolicy, vpc_cidr: str) -> Rendered:
             for line in lines[:-1]:
                 entries.append((line, f"{INTERNAL_PREFIX}{origin}: accepting the prior hooks"))
             entries.append((_explained(lines[-1]), origin))
-    catch_all = default_action_rules(default)
+    catch_all = default_action_rules(policy.default_action, policy.mode)
     if catch_all:
         entries.append((f"# FirewallDefaultAction {default} at every application-layer hook no rule decided", None))
         entries += [(line, DEFAULT_ACTION_ORIGIN) for line in catch_all]

@@ -1,0 +1,272 @@
+"""Next Generation policies on a running lab: AWS's firewall engine and IPS engine, on Suricata 8's firewall mode.
+
+One lab for the module, started with policies/next-generation.json (so its firewall node runs the Suricata 8
+image); each case applies a policy live, sends real requests from server-a, and decides every verdict from
+the firewall's own records: the alert of the rule or default action that decided (an accept that AWS would not
+log still leaves the lab's quiet record in eve.json, which `explain` reads), the client's answer or reset.
+Each test quotes the sentence of AWS's documentation it follows.
+"""
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from lab.errors import ConfigError
+from lab.lab import Lab
+from lab.nextgen import parse_nextgen
+from lab.pytest_plugin import worker_lab_name
+
+SERVER_A = "10.0.136.108"  # topologies/nat-first.yaml
+NAT_GATEWAY = "10.0.13.92"
+
+
+def rule(action: str, scope: str, hook: str, *options: tuple[str, ...] | str, sid: int, **fields: Any) -> dict:
+    """A modeled rule (FirewallRules entry): options as ("keyword", "setting"...) or "keyword"."""
+    opts = [{"Keyword": o} if isinstance(o, str) else {"Keyword": o[0], "Settings": list(o[1:])} for o in options]
+    return {"Action": action, "ActionScope": scope, "Hook": hook, "Protocol": hook.split("_")[0],
+            "SourceIPs": "$HOME_NET", "RuleOptions": [*opts, {"Keyword": "sid", "Settings": [str(sid)]}], **fields}
+
+
+# "Pair the matcher with the two `accept:hook tcp:all` carrier rules" (AWS, the application-layer drop pitfall).
+CARRIERS = [
+    {"Action": "ACCEPT", "ActionScope": "HOOK", "Hook": "TCP_ALL", "Protocol": "TCP", "SourceIPs": "$HOME_NET",
+     "DestPorts": "[80,443]", "RuleOptions": [{"Keyword": "sid", "Settings": ["1"]}]},
+    {"Action": "ACCEPT", "ActionScope": "HOOK", "Hook": "TCP_ALL", "Protocol": "TCP", "SourcePorts": "[80,443]",
+     "DestIPs": "$HOME_NET", "RuleOptions": [{"Keyword": "sid", "Settings": ["2"]}]},
+]
+
+
+def sni(name: str) -> tuple:
+    return ("tls.sni",), ("content", f'"{name}"'), ("nocase",), ("startswith",), ("endswith",)
+
+
+def host(name: str) -> tuple:
+    return ("http.host",), ("content", f'"{name}"'), ("startswith",), ("endswith",)
+
+
+def flat(parts: tuple) -> list:
+    return [p[0] if len(p) == 1 else p for p in parts]
+
+
+def policy(firewall_rules: list[dict], default: str = "DROP", mode: str = "ENFORCE", ips: str | None = None) -> Any:
+    data = {"FirewallPolicyV2Name": "test", "FirewallPolicyV2": {
+        "FirewallDefaultAction": default, "PolicyMode": mode,
+        "FirewallRuleGroupEntries": [{"Priority": 10, "InlineRuleGroup": {"RulesSource": {
+            "FirewallRules": firewall_rules}}}] if firewall_rules else [],
+        "IpsRuleGroupEntries": [{"InlineRuleGroup": {"RulesSource": {"RulesString": ips}}}] if ips else []}}
+    return parse_nextgen(data, "test policy")
+
+
+@pytest.fixture(scope="module")
+def ng() -> Iterator[Lab]:
+    lab = Lab(worker_lab_name("ng"), policy_file="policies/next-generation.json")
+    lab.down()
+    lab.up("nat-first")
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@contextmanager
+def enforcing(lab: Lab, p: Any) -> Iterator[None]:
+    lab.apply_policy(p)
+    try:
+        yield
+    finally:
+        lab.apply_policy(lab.policy)
+
+
+@pytest.fixture
+def port(nfwlab_ports: Iterator[int]) -> Iterator[int]:
+    return nfwlab_ports
+
+
+def passes(lab: Lab, url: str, p: int) -> None:
+    result = lab.fetch("server-a", url, local_port=p)
+    assert result.status == 200, f"expected {url} to pass: {result.describe()}"
+
+
+def blocked(lab: Lab, url: str, p: int, criteria: dict) -> dict:
+    """The request is blocked, as the firewall engine's alert for it says; returns that alert."""
+    alert = lab.fetch_for_alert("server-a", url, {"alert.engine": "fw", **criteria}, local_port=p)
+    assert alert["alert"]["action"] == "blocked" and alert["verdict"]["action"] == "drop", alert
+    return alert
+
+
+def test_the_lab_runs_suricata_8_in_firewall_mode_for_a_next_generation_policy(ng):
+    """AWS: "The firewall engine is built on Suricata's firewall mode." A Classic policy on the same lab is
+    refused: "You can associate either a Classic Network Firewall policy or a Next Generation policy with a
+    firewall, but not both.\""""
+    code, out, _ = ng.exec("firewall", ["suricata", "-V"])
+    assert code == 0 and "version 8." in out, out
+    assert ng.running_policy()["kind"] == "next-generation"
+    with pytest.raises(ConfigError, match="is a classic policy, but the lab runs a next-generation policy"):
+        ng.apply_policy("policies/deny-domains.json")
+
+
+def test_the_lab_knows_every_application_hook_suricata_has(ng):
+    """The default action is written out at every application-layer hook (lab/nextgen.py APP_HOOKS): a hook
+    the image's Suricata has and the list lacks would fall to Suricata's own default instead."""
+    from lab.nextgen import APP_HOOKS
+
+    code, out, _ = ng.exec("firewall", ["suricata", "--list-app-layer-hooks"])
+    listed = {line.strip() for line in out.splitlines() if ":" in line and not line.startswith("=")}
+    known = {f"{p}:{h}" for p, hooks in APP_HOOKS.items() for h in hooks}
+    assert listed - known <= {"tls:request_started", "tls:response_started"}, listed - known
+
+
+def test_drop_by_default_with_nothing_accepted_drops_and_logs_every_flow(ng, port):
+    """AWS: "The firewall engine is drop by default, so an explicit accept is required to advance from one
+    state to the next"; "Traffic that the firewall default action blocks is logged"."""
+    with enforcing(ng, policy([])):
+        alert = blocked(ng, "https://allowed.example/", next(port), {"alert.signature_id": 2201000})
+        assert alert["firewall"] == {"hook": "packet:filter", "policy": "drop:packet,alert"}
+        aws = ng.wait_for_alert({"event.alert.signature_id": 2201000}, aws=True)
+        assert aws["event"]["alert"]["engine"] == "fw" and aws["firewall_name"]
+
+
+def test_an_application_layer_drop_rule_without_the_earlier_hooks_never_fires(ng, port):
+    """AWS's pitfall: "An application-layer drop or reject rule ... matches only if the flow is explicitly
+    accepted at the TCP layer and at every earlier application-layer hook of the same protocol. Otherwise,
+    the default action drops the flow before the rule's matcher runs." Then its fix: "For TLS, accept
+    tls:client_started"."""
+    drop = rule("DROP", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("blocked.example")), ("msg", '"no blocked"'),
+                sid=4, AlertEnabled=True)
+    with enforcing(ng, policy([*CARRIERS, drop])):
+        alert = blocked(ng, "https://blocked.example/", next(port), {"alert.gid": 2})
+        assert alert["firewall"]["hook"] == "tls:client_in_progress"  # eve.json: Suricata's name for it
+        assert alert["alert"]["signature"] == "FirewallDefaultAction DROP"
+        aws = ng.wait_for_alert({"event.alert.gid": 2, "event.src_port": alert["src_port"]}, aws=True)
+        assert aws["event"]["firewall"]["hook"] == "tls:client_started"  # the ALERT log: AWS's
+    fixed = rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3)
+    with enforcing(ng, policy([*CARRIERS, fixed, drop])):
+        alert = blocked(ng, "https://blocked.example/", next(port), {"alert.signature_id": 4})
+        assert alert["firewall"] == {"hook": "tls:client_hello_done", "policy": "drop:flow,alert"}
+        explained = ng.explain(alert["flow_id"])
+        assert [s.line().split()[0] for s in explained.firewall][-2:] == ["tls:client_started", "tls:client_hello"]
+        assert explained.verdict == 'dropped at tls:client_hello by rule 4', explained.text()
+
+
+@pytest.mark.parametrize("accept_prior", [True, False])
+def test_accept_prior_hooks_accepts_the_earlier_hooks(ng, port, accept_prior):
+    """AWS: AcceptPriorHooks: "Network Firewall automatically accepts the earlier application-layer hooks
+    that the connection must pass to reach the target hook, up to but not including the TCP layer.\""""
+    allow = rule("ACCEPT", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("allowed.example")), sid=5,
+                 AcceptPriorHooks=accept_prior)
+    with enforcing(ng, policy([*CARRIERS, allow])):
+        if accept_prior:
+            passes(ng, "https://allowed.example/", next(port))
+            alert = blocked(ng, "https://blocked.example/", next(port), {"alert.gid": 2})
+            assert alert["firewall"]["hook"] == "tls:client_hello_done"  # no rule accepted its Client Hello
+        else:
+            alert = blocked(ng, "https://allowed.example/", next(port), {"alert.gid": 2})
+            assert alert["firewall"]["hook"] == "tls:client_in_progress"
+
+
+def test_accept_scopes_flow_hook_and_packet(ng, port):
+    """AWS: "flow – The entire connection. For an accept action, the connection skips the firewall engine's
+    remaining hooks"; "hook – Advance past the current hook only. The firewall engine evaluates the connection
+    again at the next hook"; "packet – The current packet only.\""""
+    hello = [rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3)]
+    with enforcing(ng, policy([*CARRIERS, *hello, rule("ACCEPT", "FLOW", "TLS_CLIENT_HELLO",
+                                                       *flat(sni("allowed.example")), sid=5)])):
+        passes(ng, "https://allowed.example/", next(port))
+    with enforcing(ng, policy([*CARRIERS, *hello, rule("ACCEPT", "HOOK", "TLS_CLIENT_HELLO",
+                                                       *flat(sni("allowed.example")), sid=5)])):
+        # accepted at the Client Hello only: the server's answer reaches a hook no rule accepts
+        alert = blocked(ng, "https://allowed.example/", next(port), {"alert.gid": 2})
+        assert alert["firewall"]["hook"] == "tls:server_in_progress", alert["firewall"]
+    requests = {**CARRIERS[0], "ActionScope": "PACKET"}
+    answers = {**CARRIERS[1], "ActionScope": "PACKET"}
+    with enforcing(ng, policy([requests])):  # each packet needs its own accept: the answers have none
+        alert = blocked(ng, "https://allowed.example/", next(port), {"alert.signature_id": 2201000, "src_port": 443})
+        assert alert["firewall"]["hook"] == "packet:filter" and alert["dest_ip"] == NAT_GATEWAY  # the SYN-ACK
+    with enforcing(ng, policy([requests, answers])):
+        passes(ng, "https://allowed.example/", next(port))
+
+
+def test_reject_sends_a_tcp_reset(ng, port):
+    """AWS: REJECT: "Block the traffic and send a TCP reset packet back to the client.\""""
+    reject = rule("REJECT", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("blocked.example")), ("msg", '"reject"'),
+                  sid=7, AlertEnabled=True)
+    with enforcing(ng, policy([*CARRIERS, rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3), reject])):
+        mark = ng.log_mark()
+        result = ng.fetch("server-a", "https://blocked.example/", timeout=10, local_port=next(port))
+        assert result.curl_exit == 35 and "reset" in result.error.lower(), result.describe()
+        assert result.seconds < 1.0, result.describe()
+        alert = ng.wait_for_alert({"alert.signature_id": 7}, since=mark)
+        assert "tcp-reset" in alert["verdict"].get("reject", []), alert["verdict"]
+    with enforcing(ng, policy([], default="REJECT")):  # the default action at the packet layer: the SYN
+        result = ng.fetch("server-a", "https://allowed.example/", timeout=10, local_port=next(port))
+        assert result.curl_exit == 7 and result.seconds < 1.0, result.describe()
+
+
+def test_the_alert_default_action_logs_at_every_hook_and_blocks_nothing(ng, port):
+    """AWS: ALERT: "Allow the traffic and generate an alert log for the traffic that reaches the default
+    action at every hook.\""""
+    with enforcing(ng, policy(CARRIERS, default="ALERT")):
+        mark, p = ng.log_mark(), next(port)
+        passes(ng, "https://allowed.example/", p)
+        ng.wait_for_alert({"alert.gid": 2, "firewall.hook": "tls:server_in_progress", "src_port": 443}, since=mark)
+        hooks = {a["firewall"]["hook"] for a in ng.alerts(since=mark) if a["alert"].get("gid") == 2}
+        assert {"tls:client_in_progress", "tls:client_hello_done", "tls:server_in_progress"} <= hooks, hooks
+        assert all(a["alert"]["action"] == "allowed" for a in ng.alerts(since=mark) if a["alert"].get("gid") == 2)
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_bypass_ips_keeps_an_accepted_flow_from_the_ips_engine(ng, port, bypass):
+    """AWS: "By default, traffic that the firewall engine accepts advances to the IPS engine for threat
+    inspection. You can configure an accept rule to also bypass the IPS engine"."""
+    accept = rule("ACCEPT", "FLOW", "HTTP1_REQUEST_HEADERS", *flat(host("allowed.example")), sid=6,
+                  AcceptPriorHooks=True, BypassIPSEnabled=bypass)
+    ips = 'drop http any any -> any any (msg:"IPS: no allowed.example"; http.host; content:"allowed.example"; sid:200;)'
+    with enforcing(ng, policy([*CARRIERS, accept], ips=ips)):
+        if bypass:
+            mark = ng.log_mark()
+            passes(ng, "http://allowed.example/", next(port))
+            ng.wait_for_flows({"event.dest_port": 80, "event.app_proto": "http"}, since=mark)
+            assert not [a for a in ng.alerts(since=mark) if a["alert"].get("engine") == "td"]
+            accepted = ng.wait_for_alert({"alert.signature_id": 6}, since=mark)  # the lab's quiet record
+            assert "explain" in accepted["alert"]["metadata"]["nfwlab"]
+            assert "bypassed" in ng.explain(accepted["flow_id"]).text()
+        else:
+            alert = ng.fetch_for_alert("server-a", "http://allowed.example/", {"alert.signature_id": 200},
+                                       local_port=next(port))
+            assert alert["alert"]["engine"] == "td" and alert["verdict"]["action"] == "drop"
+
+
+def test_monitor_mode_logs_what_it_would_drop_and_drops_nothing(ng, port):
+    """AWS: "Validate in monitor mode before you enforce ... confirm from your alert logs ... that the policy
+    allows the traffic you expect"; in monitor mode the stream exception policy is Continue."""
+    drop = rule("DROP", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("blocked.example")), ("msg", '"no blocked"'),
+                sid=4, AlertEnabled=True)
+    ips = 'drop http any any -> any any (msg:"IPS drop"; http.host; content:"allowed.example"; sid:200;)'
+    with enforcing(ng, policy([*CARRIERS, rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3), drop],
+                              mode="MONITOR", ips=ips)):
+        mark = ng.log_mark()
+        passes(ng, "https://blocked.example/", next(port))
+        passes(ng, "http://allowed.example/", next(port))
+        would = ng.wait_for_alert({"alert.signature_id": 4}, since=mark)
+        assert would["alert"]["action"] == "allowed" and would["verdict"]["action"] == "accept"
+        default = ng.wait_for_alert({"alert.gid": 2, "firewall.hook": "http:request_started"}, since=mark)
+        assert default["alert"]["signature"] == "FirewallDefaultAction DROP (PolicyMode MONITOR)"
+        ng.wait_for_alert({"alert.signature_id": 200, "alert.action": "allowed"}, since=mark)
+        assert "exception-policy=ignore" in (ng.state.rules_dir / "engine.json").read_text()
+
+
+@pytest.mark.parametrize("nat_first, logged", [(True, NAT_GATEWAY), (False, SERVER_A)])
+def test_the_write_up_scenario_under_a_next_generation_policy(ng, port, nat_first, logged):
+    """The lab's first question, with the shipped Next Generation policy: behind the NAT gateway the alert
+    names the NAT gateway; with the firewall in front of it, the server."""
+    ng.switch("nat-first" if nat_first else "firewall-first")
+    try:
+        alert = blocked(ng, "https://blocked.example/", next(port), {"alert.signature_id": 4})
+        assert alert["src_ip"] == logged and alert["tls"]["sni"] == "blocked.example"
+        passes(ng, "https://allowed.example/", next(port))
+        passes(ng, "http://allowed.example/", next(port))
+        other = blocked(ng, "https://example.test/", next(port), {"alert.gid": 2})
+        assert other["firewall"]["hook"] == "tls:client_hello_done"
+    finally:
+        ng.switch("nat-first")
