@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .convert import convert
 from .diagram import write as write_diagram
 from .errors import ConfigError, LabError
 from .exporter import MetricsExporter
@@ -21,6 +22,7 @@ from .logs import describe
 from .metrics import NAMESPACE
 from .metrics import as_text as metrics_text
 from .nextgen import NextGenPolicy, load_any_policy
+from .policy import Policy
 
 
 def _print_json(data: Any) -> None:
@@ -164,7 +166,33 @@ def cmd_flows(args) -> int:
     return _print_log(args, lab.flows() if not args.follow else [], follow)
 
 
+def _convert(args) -> int:
+    if not args.files:
+        raise LabError("policy convert needs a Classic policy file",
+                       "nfwlab policy convert CLASSIC-POLICY.json [RULE-GROUP.json ...] [--out NEXT-GENERATION.json]")
+    policy = load_any_policy(args.files[0], args.files[1:])
+    if not isinstance(policy, Policy):
+        raise ConfigError(f"{args.files[0]} is already a Next Generation policy", "give a Classic policy")
+    converted = convert(policy)
+    text = json.dumps(converted.document, indent=2) + "\n"
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and out.resolve() == Path(args.files[0]).resolve():
+            raise ConfigError(f"{out}: is the policy being converted", "write the result to another file")
+        out.write_text(text)
+        print(f"Next Generation policy {policy.name} written to {out}", file=sys.stderr)
+    else:
+        print(text, end="")
+    for item in converted.notes:
+        print(f"note: {item}", file=sys.stderr)
+    for item in converted.lost:
+        print(f"not carried over: {item}", file=sys.stderr)
+    return 0
+
+
 def cmd_policy(args) -> int:
+    if args.action == "convert":
+        return _convert(args)
     if args.action == "apply":
         if not args.files:
             raise LabError("policy apply needs a file", "nfwlab policy apply POLICY.json [RULE-GROUP.json ...]")
@@ -413,11 +441,14 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--all", action="store_true", help="with --follow: start from the first record")
         sp.add_argument("--last", type=int, default=0, help="only the last N records")
     sp = add("policy", cmd_policy, "apply, check or show the firewall policy")
-    sp.add_argument("action", choices=["apply", "check", "show"],
+    sp.add_argument("action", choices=["apply", "check", "show", "convert"],
                     help="apply: validate and enforce on the running lab; check: validate only; show: print the "
-                    "Suricata rules (of the running lab, or of FILES)")
+                    "Suricata rules (of the running lab, or of FILES); convert: a Classic policy as a Next "
+                    "Generation policy that decides the same, and what cannot carry over")
     sp.add_argument("files", nargs="*", metavar="FILE", help="the policy (or rule group) file, then the rule "
                     "group files it references")
+    sp.add_argument("--out", "-o", metavar="FILE", help="convert: write the Next Generation policy here "
+                    "(default: print it)")
     sp = add("trace", cmd_trace, "follow a flow through the route tables, both ways, without sending a packet "
              "(--live: send one and compare with the firewall's log)")
     sp.add_argument("source", help="a server of the topology")

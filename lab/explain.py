@@ -263,6 +263,8 @@ def explain(flow_id: int, records: list[Record], kind: str, default_action: str 
                 blocked = step
             if "pass:" in policy:
                 bypass_by = by
+        if default_action == "ACCEPT" and not blocked:
+            fw_steps.append(Step("firewall", "every other hook", "accepted", "the firewall default action (ACCEPT)"))
         if blocked:
             ips_steps.append(Step("IPS", "", "not reached for the blocked traffic", ""))
         elif bypass_by:

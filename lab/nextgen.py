@@ -99,8 +99,9 @@ APP_HOOKS: dict[str, tuple[str, ...]] = {
 # Suricata's logs name HTTP/1's hooks http:... (a rule must say http1:...); AWS's say http1:...
 AWS_HOOKS.update({f"http:{hook}": f"http1:{hook}" for hook in APP_HOOKS["http1"]})
 # The lab's own firewall rules, each with its own gid: the default action at application hooks (explicit rules,
-# not Suricata 8.0.7's default app policy, which a matching threat-detection rule on the same hook turns into a
-# drop one hook late) and the accepts of AcceptPriorHooks (written out: see _prior_hooks).
+# not Suricata 8.0.7's default app policy: a matching threat-detection rule on the same hook turns its drop into
+# a drop one hook late, and its accept keeps the IPS engine's application-layer rules from running) and the
+# accepts of AcceptPriorHooks (written out: see _prior_hooks).
 DEFAULT_ACTION_GID, PRIOR_HOOK_GID = 2, 4
 DEFAULT_ACTION_ORIGIN = f"{INTERNAL_PREFIX}the firewall default action"
 # Suricata's built-in signatures for its default policies' alerts (firewall mode): which table's default.
@@ -656,11 +657,10 @@ def default_policies(action: str) -> dict[str, list[str]]:
 
 def default_action_rules(configured: str, mode: str = "ENFORCE") -> list[str]:
     """The default action at every application-layer hook, as rules after every rule group's (see
-    DEFAULT_ACTION_GID); none for ACCEPT, which Suricata's default app policy does as well. Their message names
-    the configured action (and the mode, when MONITOR keeps it from blocking)."""
+    DEFAULT_ACTION_GID). Their message names the configured action (and the mode, when MONITOR keeps it from
+    blocking). ACCEPT too: under Suricata 8.0.7's default app policy of accept, the IPS engine's
+    application-layer rules never run."""
     action = effective_default(configured, mode)
-    if action == "ACCEPT":
-        return []
     name = configured + (" (PolicyMode MONITOR)" if action != configured else "")
     hooks = [f"{proto}:{hook}" for proto, names in APP_HOOKS.items() for hook in names]
     return [f'{_DEFAULTS[action][1]} {hook} any any -> any any (msg:"FirewallDefaultAction {name}"; '

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from lab.convert import convert
 from lab.errors import ConfigError
 from lab.lab import Lab
-from lab.nextgen import parse_nextgen
+from lab.nextgen import APP_HOOKS, parse_nextgen
+from lab.policy import load_policy, render
 from lab.pytest_plugin import worker_lab_name
 
 SERVER_A = "10.0.136.108"  # topologies/nat-first.yaml
@@ -109,8 +111,6 @@ def test_the_lab_runs_suricata_8_in_firewall_mode_for_a_next_generation_policy(n
 def test_the_lab_knows_every_application_hook_suricata_has(ng):
     """The default action is written out at every application-layer hook (lab/nextgen.py APP_HOOKS): a hook
     the image's Suricata has and the list lacks would fall to Suricata's own default instead."""
-    from lab.nextgen import APP_HOOKS
-
     code, out, _ = ng.exec("firewall", ["suricata", "--list-app-layer-hooks"])
     listed = {line.strip() for line in out.splitlines() if ":" in line and not line.startswith("=")}
     known = {f"{p}:{h}" for p, hooks in APP_HOOKS.items() for h in hooks}
@@ -270,3 +270,17 @@ def test_the_write_up_scenario_under_a_next_generation_policy(ng, port, nat_firs
         assert other["firewall"]["hook"] == "tls:client_hello_done"
     finally:
         ng.switch("nat-first")
+
+
+def test_a_converted_classic_policy_decides_as_the_classic_one(ng, port):
+    """`nfwlab policy convert`: the deny list moves to the IPS engine ("in the same way as the stateful rules
+    engine in a Classic Network Firewall policy"), behind a firewall engine that accepts everything. The same
+    requests get the same verdicts, by the same rules."""
+    classic = load_policy("policies/deny-domains.json")
+    with enforcing(ng, parse_nextgen(convert(classic).document, "converted deny-domains")):
+        for url in ("https://blocked.example/", "http://blocked.example/"):
+            alert = ng.fetch_for_alert("server-a", url, {"alert.engine": "td"}, local_port=next(port))
+            assert alert["verdict"]["action"] == "drop", alert
+            assert f'msg:"{alert["alert"]["signature"]}"' in render(classic, "10.0.0.0/16").rules
+        passes(ng, "https://allowed.example/", next(port))
+        passes(ng, "http://example.test/", next(port))

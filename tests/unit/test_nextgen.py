@@ -103,16 +103,13 @@ def test_accept_prior_hooks_is_written_out_as_accepts_of_the_earlier_hooks():
     ("DROP", "drop:flow,alert", ["drop:packet", "alert"]),
     ("REJECT", "reject:flow,alert", ["reject:packet", "alert"]),
     ("ALERT", "accept:hook,alert", ["accept:hook", "alert"]),
-    ("ACCEPT", None, ["accept:hook"]),
+    ("ACCEPT", "accept:hook", ["accept:hook"]),
 ])
 def test_the_default_action_is_written_at_every_application_hook(default, app, packet):
     r = render_nextgen(parse_nextgen(doc(FirewallDefaultAction=default), "p.json"), VPC)
     defaults = [line for line in r.firewall.splitlines() if "gid:2;" in line]
-    if app is None:
-        assert defaults == []
-    else:
-        assert len(defaults) == sum(len(h) for h in APP_HOOKS.values())
-        assert all(line.startswith(app + " ") and f'"FirewallDefaultAction {default}"' in line for line in defaults)
+    assert len(defaults) == sum(len(h) for h in APP_HOOKS.values())
+    assert all(line.startswith(app + " ") and f'"FirewallDefaultAction {default}"' in line for line in defaults)
     assert yaml.safe_load(r.variables)["firewall"]["policies"]["packet"]["default-policy"] == packet
 
 
