@@ -3,10 +3,12 @@
 One page: the current design's diagram and route tables, buttons to switch
 to the designs that share the lab's VPC, and the alerts as they arrive
 (source, destination, SNI/Host, verdict, signature, AZ, and the server `who`
-names). A small JSON API behind it:
+names); a click on an alert explains its flow, engine by engine and hook by hook.
+A small JSON API behind it:
 
     GET  /api/state            design, designs, route tables, diagram (SVG)
     GET  /api/alerts?since=N   ALERT log records from index N, each with who's answer
+    GET  /api/explain?flow_id=N   what each engine did to flow N, hook by hook (lab/explain.py)
     POST /api/design           {"design": NAME} switches the design (routes only)
 
 `screenshot()` opens the page in headless Chromium (Selenium) and saves it.
@@ -39,12 +41,14 @@ PAGE = """<!doctype html>
  #diagram svg { max-width: 640px; height: auto; }
  pre { font-size: 11px; background: #f4f6f7; padding: 8px; max-width: 620px; overflow-x: auto; }
  table { border-collapse: collapse; font-size: 12px; } td, th { border-bottom: 1px solid #ddd; padding: 3px 8px; }
- td.who { font-weight: bold; color: #c0392b; }
+ td.who { font-weight: bold; color: #c0392b; } tr.alert { cursor: pointer; } tr.alert:hover { background: #fdf2e9; }
+ #explain { max-width: 100%; white-space: pre-wrap; }
 </style></head><body>
 <h1>nfwlab <span id="lab">__LAB__</span>: design <span id="design">?</span></h1>
 <div id="bar"></div>
 <div id="top"><div id="diagram"></div><div><h2>Route tables</h2><pre id="routes"></pre></div></div>
-<h2>Alerts (<span id="count">0</span>)</h2>
+<h2>Alerts (<span id="count">0</span>): click one to explain its flow</h2>
+<pre id="explain" hidden></pre>
 <table><thead><tr><th>time</th><th>verdict</th><th>source</th><th>destination</th><th>SNI / Host</th>
 <th>signature</th><th>AZ</th><th>who</th></tr></thead><tbody id="alerts"></tbody></table>
 <script>
@@ -77,6 +81,11 @@ async function alerts() {
       const td = document.createElement('td'); td.className = k; td.textContent = v; td.title = a.why || '';
       tr.appendChild(td);
     }
+    tr.onclick = async () => {
+      const e = await (await fetch('/api/explain?flow_id=' + encodeURIComponent(a.flow_id))).json();
+      const box = document.getElementById('explain');
+      box.textContent = e.text || e.error; box.hidden = false;
+    };
     body.insertBefore(tr, body.firstChild);
   }
   document.getElementById('count').textContent = body.children.length;
@@ -122,6 +131,13 @@ class LiveView:
                     elif url.path == "/api/alerts":
                         since = int(parse_qs(url.query).get("since", ["0"])[0])
                         self._json(200, view.alerts(since))
+                    elif url.path == "/api/explain":
+                        flow = parse_qs(url.query).get("flow_id", [""])[0]
+                        if not flow.isdigit():
+                            self._json(400, {"error": "give flow_id=N (a flow id of the ALERT log)"})
+                            return
+                        explained = view.lab.explain(int(flow))
+                        self._json(200, {**explained.as_dict(), "text": explained.text()})
                     else:
                         self._json(404, {"error": f"no such page: {url.path}"})
                 except LabError as e:

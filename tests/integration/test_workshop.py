@@ -132,6 +132,9 @@ def test_live_view_in_headless_chromium(nfwlab, nfwlab_ports):
                              if r["flow"] not in known and r["src"] == f"10.0.136.108:{port}"), None)
             row = wait.until(server_a_alert)
             assert row["name"] == BLOCKED and row["verdict"] == "drop" and row["who"] == "server-a"
+            page.find_element(By.CSS_SELECTOR, f'tr.alert[data-flow="{row["flow"]}"]').click()
+            wait.until(lambda d: "verdict: dropped by rule" in d.find_element(By.ID, "explain").text)
+            assert f"flow {row['flow']}: TCP 10.0.136.108:{port} -> " in page.find_element(By.ID, "explain").text
     finally:
         view.stop()
         nfwlab.switch("nat-first")
