@@ -206,7 +206,9 @@ def explain(flow_id: int, records: list[Record], kind: str, default_action: str 
     if not mine:
         raise LookupError(flow_id)
     mine.sort(key=lambda r: r.get("timestamp", ""))
-    alerts = [r for r in mine if r.get("event_type") == "alert"]
+    # Not the alerts of Suricata's own pseudo-packets (a timed-out flow's flush): no packet was decided there.
+    alerts = [r for r in mine if r.get("event_type") == "alert"
+              and not any(w in r.get("pkt_src", "") for w in ("flush", "flow timeout"))]
     flow_records = [r for r in mine if r.get("event_type") == "flow"]
     fw_steps: list[Step] = []
     ips_steps: list[Step] = []

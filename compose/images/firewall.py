@@ -52,10 +52,15 @@ def engine_argv():
 
 
 def lab_only(event):
-    """An alert the lab's firewall rules raise only for `nfwlab explain` (rule metadata "nfwlab explain"): it
-    stays in eve.json; AWS's ALERT log would not have it."""
-    metadata = (event.get("alert") or {}).get("metadata") or {}
-    return "explain" in metadata.get("nfwlab", [])
+    """An alert that stays in eve.json, out of AWS's ALERT log: one the lab's firewall rules raise only for
+    `nfwlab explain` (rule metadata "nfwlab explain"), or a firewall-engine alert on one of Suricata's own
+    pseudo-packets (the flushes of a flow that timed out or of the capture), which AWS has no reason to log:
+    no packet of the flow was decided there."""
+    alert = event.get("alert") or {}
+    if "explain" in (alert.get("metadata") or {}).get("nfwlab", []):
+        return True
+    source = event.get("pkt_src", "")
+    return alert.get("engine") == "fw" and ("flush" in source or "flow timeout" in source)
 
 
 def envelope(event):

@@ -121,9 +121,10 @@ def test_drop_by_default_with_nothing_accepted_drops_and_logs_every_flow(ng, por
     """AWS: "The firewall engine is drop by default, so an explicit accept is required to advance from one
     state to the next"; "Traffic that the firewall default action blocks is logged"."""
     with enforcing(ng, policy([])):
-        alert = blocked(ng, "https://allowed.example/", next(port), {"alert.signature_id": 2201000})
+        p = next(port)  # the NAT gateway keeps the client's port: every criterion names the flow by it
+        alert = blocked(ng, "https://allowed.example/", p, {"alert.signature_id": 2201000, "src_port": p})
         assert alert["firewall"] == {"hook": "packet:filter", "policy": "drop:packet,alert"}
-        aws = ng.wait_for_alert({"event.alert.signature_id": 2201000}, aws=True)
+        aws = ng.wait_for_alert({"event.alert.signature_id": 2201000, "event.src_port": p}, aws=True)
         assert aws["event"]["alert"]["engine"] == "fw" and aws["firewall_name"]
 
 
@@ -135,14 +136,16 @@ def test_an_application_layer_drop_rule_without_the_earlier_hooks_never_fires(ng
     drop = rule("DROP", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("blocked.example")), ("msg", '"no blocked"'),
                 sid=4, AlertEnabled=True)
     with enforcing(ng, policy([*CARRIERS, drop])):
-        alert = blocked(ng, "https://blocked.example/", next(port), {"alert.gid": 2})
+        p = next(port)
+        alert = blocked(ng, "https://blocked.example/", p, {"alert.gid": 2, "src_port": p})
         assert alert["firewall"]["hook"] == "tls:client_in_progress"  # eve.json: Suricata's name for it
         assert alert["alert"]["signature"] == "FirewallDefaultAction DROP"
         aws = ng.wait_for_alert({"event.alert.gid": 2, "event.src_port": alert["src_port"]}, aws=True)
         assert aws["event"]["firewall"]["hook"] == "tls:client_started"  # the ALERT log: AWS's
     fixed = rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3)
     with enforcing(ng, policy([*CARRIERS, fixed, drop])):
-        alert = blocked(ng, "https://blocked.example/", next(port), {"alert.signature_id": 4})
+        p = next(port)
+        alert = blocked(ng, "https://blocked.example/", p, {"alert.signature_id": 4, "src_port": p})
         assert alert["firewall"] == {"hook": "tls:client_hello_done", "policy": "drop:flow,alert"}
         explained = ng.explain(alert["flow_id"])
         assert [s.line().split()[0] for s in explained.firewall][-2:] == ["tls:client_started", "tls:client_hello"]
@@ -156,12 +159,13 @@ def test_accept_prior_hooks_accepts_the_earlier_hooks(ng, port, accept_prior):
     allow = rule("ACCEPT", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("allowed.example")), sid=5,
                  AcceptPriorHooks=accept_prior)
     with enforcing(ng, policy([*CARRIERS, allow])):
+        p = next(port)
         if accept_prior:
             passes(ng, "https://allowed.example/", next(port))
-            alert = blocked(ng, "https://blocked.example/", next(port), {"alert.gid": 2})
+            alert = blocked(ng, "https://blocked.example/", p, {"alert.gid": 2, "src_port": p})
             assert alert["firewall"]["hook"] == "tls:client_hello_done"  # no rule accepted its Client Hello
         else:
-            alert = blocked(ng, "https://allowed.example/", next(port), {"alert.gid": 2})
+            alert = blocked(ng, "https://allowed.example/", p, {"alert.gid": 2, "src_port": p})
             assert alert["firewall"]["hook"] == "tls:client_in_progress"
 
 
@@ -176,12 +180,14 @@ def test_accept_scopes_flow_hook_and_packet(ng, port):
     with enforcing(ng, policy([*CARRIERS, *hello, rule("ACCEPT", "HOOK", "TLS_CLIENT_HELLO",
                                                        *flat(sni("allowed.example")), sid=5)])):
         # accepted at the Client Hello only: the server's answer reaches a hook no rule accepts
-        alert = blocked(ng, "https://allowed.example/", next(port), {"alert.gid": 2})
+        p = next(port)
+        alert = blocked(ng, "https://allowed.example/", p, {"alert.gid": 2, "dest_port": p})
         assert alert["firewall"]["hook"] == "tls:server_in_progress", alert["firewall"]
     requests = {**CARRIERS[0], "ActionScope": "PACKET"}
     answers = {**CARRIERS[1], "ActionScope": "PACKET"}
     with enforcing(ng, policy([requests])):  # each packet needs its own accept: the answers have none
-        alert = blocked(ng, "https://allowed.example/", next(port), {"alert.signature_id": 2201000, "src_port": 443})
+        p = next(port)
+        alert = blocked(ng, "https://allowed.example/", p, {"alert.signature_id": 2201000, "dest_port": p})
         assert alert["firewall"]["hook"] == "packet:filter" and alert["dest_ip"] == NAT_GATEWAY  # the SYN-ACK
     with enforcing(ng, policy([requests, answers])):
         passes(ng, "https://allowed.example/", next(port))
@@ -192,11 +198,11 @@ def test_reject_sends_a_tcp_reset(ng, port):
     reject = rule("REJECT", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("blocked.example")), ("msg", '"reject"'),
                   sid=7, AlertEnabled=True)
     with enforcing(ng, policy([*CARRIERS, rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3), reject])):
-        mark = ng.log_mark()
-        result = ng.fetch("server-a", "https://blocked.example/", timeout=10, local_port=next(port))
+        mark, p = ng.log_mark(), next(port)
+        result = ng.fetch("server-a", "https://blocked.example/", timeout=10, local_port=p)
         assert result.curl_exit == 35 and "reset" in result.error.lower(), result.describe()
         assert result.seconds < 1.0, result.describe()
-        alert = ng.wait_for_alert({"alert.signature_id": 7}, since=mark)
+        alert = ng.wait_for_alert({"alert.signature_id": 7, "src_port": p}, since=mark)
         assert "tcp-reset" in alert["verdict"].get("reject", []), alert["verdict"]
     with enforcing(ng, policy([], default="REJECT")):  # the default action at the packet layer: the SYN
         result = ng.fetch("server-a", "https://allowed.example/", timeout=10, local_port=next(port))
@@ -209,10 +215,11 @@ def test_the_alert_default_action_logs_at_every_hook_and_blocks_nothing(ng, port
     with enforcing(ng, policy(CARRIERS, default="ALERT")):
         mark, p = ng.log_mark(), next(port)
         passes(ng, "https://allowed.example/", p)
-        ng.wait_for_alert({"alert.gid": 2, "firewall.hook": "tls:server_in_progress", "src_port": 443}, since=mark)
-        hooks = {a["firewall"]["hook"] for a in ng.alerts(since=mark) if a["alert"].get("gid") == 2}
+        ng.wait_for_alert({"alert.gid": 2, "firewall.hook": "tls:server_in_progress", "dest_port": p}, since=mark)
+        mine = [a for a in ng.alerts(since=mark) if a["alert"].get("gid") == 2 and p in (a["src_port"], a["dest_port"])]
+        hooks = {a["firewall"]["hook"] for a in mine}
         assert {"tls:client_in_progress", "tls:client_hello_done", "tls:server_in_progress"} <= hooks, hooks
-        assert all(a["alert"]["action"] == "allowed" for a in ng.alerts(since=mark) if a["alert"].get("gid") == 2)
+        assert all(a["alert"]["action"] == "allowed" for a in mine)
 
 
 @pytest.mark.parametrize("bypass", [False, True])
@@ -223,17 +230,18 @@ def test_bypass_ips_keeps_an_accepted_flow_from_the_ips_engine(ng, port, bypass)
                   AcceptPriorHooks=True, BypassIPSEnabled=bypass)
     ips = 'drop http any any -> any any (msg:"IPS: no allowed.example"; http.host; content:"allowed.example"; sid:200;)'
     with enforcing(ng, policy([*CARRIERS, accept], ips=ips)):
+        p = next(port)
         if bypass:
             mark = ng.log_mark()
-            passes(ng, "http://allowed.example/", next(port))
-            ng.wait_for_flows({"event.dest_port": 80, "event.app_proto": "http"}, since=mark)
+            passes(ng, "http://allowed.example/", p)
+            ng.wait_for_flows({"event.src_port": p, "event.app_proto": "http"}, since=mark)
             assert not [a for a in ng.alerts(since=mark) if a["alert"].get("engine") == "td"]
-            accepted = ng.wait_for_alert({"alert.signature_id": 6}, since=mark)  # the lab's quiet record
+            accepted = ng.wait_for_alert({"alert.signature_id": 6, "src_port": p}, since=mark)  # the quiet record
             assert "explain" in accepted["alert"]["metadata"]["nfwlab"]
             assert "bypassed" in ng.explain(accepted["flow_id"]).text()
         else:
-            alert = ng.fetch_for_alert("server-a", "http://allowed.example/", {"alert.signature_id": 200},
-                                       local_port=next(port))
+            alert = ng.fetch_for_alert("server-a", "http://allowed.example/", {"alert.signature_id": 200,
+                                                                              "src_port": p}, local_port=p)
             assert alert["alert"]["engine"] == "td" and alert["verdict"]["action"] == "drop"
 
 
@@ -245,14 +253,15 @@ def test_monitor_mode_logs_what_it_would_drop_and_drops_nothing(ng, port):
     ips = 'drop http any any -> any any (msg:"IPS drop"; http.host; content:"allowed.example"; sid:200;)'
     with enforcing(ng, policy([*CARRIERS, rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3), drop],
                               mode="MONITOR", ips=ips)):
-        mark = ng.log_mark()
-        passes(ng, "https://blocked.example/", next(port))
-        passes(ng, "http://allowed.example/", next(port))
-        would = ng.wait_for_alert({"alert.signature_id": 4}, since=mark)
+        mark, tls, http = ng.log_mark(), next(port), next(port)
+        passes(ng, "https://blocked.example/", tls)
+        passes(ng, "http://allowed.example/", http)
+        would = ng.wait_for_alert({"alert.signature_id": 4, "src_port": tls}, since=mark)
         assert would["alert"]["action"] == "allowed" and would["verdict"]["action"] == "accept"
-        default = ng.wait_for_alert({"alert.gid": 2, "firewall.hook": "http:request_started"}, since=mark)
+        default = ng.wait_for_alert({"alert.gid": 2, "firewall.hook": "http:request_started", "src_port": http},
+                                    since=mark)
         assert default["alert"]["signature"] == "FirewallDefaultAction DROP (PolicyMode MONITOR)"
-        ng.wait_for_alert({"alert.signature_id": 200, "alert.action": "allowed"}, since=mark)
+        ng.wait_for_alert({"alert.signature_id": 200, "alert.action": "allowed", "src_port": http}, since=mark)
         assert "exception-policy=ignore" in (ng.state.rules_dir / "engine.json").read_text()
 
 
@@ -262,11 +271,13 @@ def test_the_write_up_scenario_under_a_next_generation_policy(ng, port, nat_firs
     names the NAT gateway; with the firewall in front of it, the server."""
     ng.switch("nat-first" if nat_first else "firewall-first")
     try:
-        alert = blocked(ng, "https://blocked.example/", next(port), {"alert.signature_id": 4})
+        p = next(port)
+        alert = blocked(ng, "https://blocked.example/", p, {"alert.signature_id": 4, "src_port": p})
         assert alert["src_ip"] == logged and alert["tls"]["sni"] == "blocked.example"
         passes(ng, "https://allowed.example/", next(port))
         passes(ng, "http://allowed.example/", next(port))
-        other = blocked(ng, "https://example.test/", next(port), {"alert.gid": 2})
+        p = next(port)
+        other = blocked(ng, "https://example.test/", p, {"alert.gid": 2, "src_port": p})
         assert other["firewall"]["hook"] == "tls:client_hello_done"
     finally:
         ng.switch("nat-first")
@@ -279,7 +290,8 @@ def test_a_converted_classic_policy_decides_as_the_classic_one(ng, port):
     classic = load_policy("policies/deny-domains.json")
     with enforcing(ng, parse_nextgen(convert(classic).document, "converted deny-domains")):
         for url in ("https://blocked.example/", "http://blocked.example/"):
-            alert = ng.fetch_for_alert("server-a", url, {"alert.engine": "td"}, local_port=next(port))
+            p = next(port)
+            alert = ng.fetch_for_alert("server-a", url, {"alert.engine": "td", "src_port": p}, local_port=p)
             assert alert["verdict"]["action"] == "drop", alert
             assert f'msg:"{alert["alert"]["signature"]}"' in render(classic, "10.0.0.0/16").rules
         passes(ng, "https://allowed.example/", next(port))

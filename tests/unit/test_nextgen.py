@@ -270,3 +270,28 @@ def test_a_rule_description_becomes_comment_lines_above_its_rule():
     lines = r.firewall.splitlines()
     i = lines.index("# allow a")
     assert lines[i + 1] == "# for the app" and lines[i + 2].startswith("accept:flow,alert tls:client_hello_done")
+
+
+def supervisor(monkeypatch):
+    """The firewall node's supervisor (compose/images/firewall.py), loaded as the node runs it."""
+    import importlib.util
+    import json as json_module
+    from pathlib import Path
+
+    from lab.nextgen import AWS_HOOKS
+    monkeypatch.setenv("NFWLAB_AWS_HOOKS", json_module.dumps(AWS_HOOKS))
+    spec = importlib.util.spec_from_file_location("supervisor", Path("compose/images/firewall.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_alert_log_speaks_aws_hook_names_and_keeps_the_labs_own_alerts_out(monkeypatch):
+    sup = supervisor(monkeypatch)
+    event = {"timestamp": "2026-11-30T14:37:10.882970+0000", "pkt_src": "wire/pcap",
+             "alert": {"engine": "fw"}, "firewall": {"hook": "tls:client_hello_done", "policy": "drop:flow,alert"}}
+    assert sup.envelope(dict(event))["event"]["firewall"]["hook"] == "tls:client_hello"
+    assert not sup.lab_only(event)
+    assert sup.lab_only({**event, "alert": {"engine": "fw", "metadata": {"nfwlab": ["explain"]}}})
+    assert sup.lab_only({**event, "pkt_src": "capture timeout flush"})  # a timed-out flow's flush
+    assert not sup.lab_only({**event, "pkt_src": "stream (flow timeout)", "alert": {"engine": "td"}})
