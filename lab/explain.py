@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,41 +99,40 @@ def _split_list(text: str) -> list[str]:
     return items
 
 
-def address_matches(spec: str, ip: str, variables: dict[str, str]) -> bool:
-    """Whether `ip` is in a Suricata address spec (any, CIDR, $VAR, [list], !negation)."""
+def _matches(spec: str, variables: dict[str, str], atom: Callable[[str], bool]) -> bool:
+    """Whether a Suricata address or port spec (any, $VAR, [list], !negation, or an `atom`) matches."""
     spec = _resolve(spec.strip(), variables)
     if spec == "any":
         return True
     if spec.startswith("!"):
-        return not address_matches(spec[1:], ip, variables)
+        return not _matches(spec[1:], variables, atom)
     if spec.startswith("["):
         items = _split_list(spec)
         positive = [i for i in items if not i.startswith("!")]
-        return ((not positive or any(address_matches(i, ip, variables) for i in positive))
-                and all(address_matches(i, ip, variables) for i in items if i.startswith("!")))
-    try:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(spec, strict=False)
-    except ValueError:
-        return False
+        return ((not positive or any(_matches(i, variables, atom) for i in positive))
+                and all(_matches(i, variables, atom) for i in items if i.startswith("!")))
+    return atom(spec)
+
+
+def address_matches(spec: str, ip: str, variables: dict[str, str]) -> bool:
+    """Whether `ip` is in a Suricata address spec (any, CIDR, $VAR, [list], !negation)."""
+    def atom(text: str) -> bool:
+        try:
+            return ipaddress.ip_address(ip) in ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return False
+    return _matches(spec, variables, atom)
 
 
 def port_matches(spec: str, port: int, variables: dict[str, str]) -> bool:
     """Whether `port` is in a Suricata port spec (any, 443, 1024:, [80,443], !22, $VAR)."""
-    spec = _resolve(spec.strip(), variables)
-    if spec == "any":
-        return True
-    if spec.startswith("!"):
-        return not port_matches(spec[1:], port, variables)
-    if spec.startswith("["):
-        items = _split_list(spec)
-        positive = [i for i in items if not i.startswith("!")]
-        return ((not positive or any(port_matches(i, port, variables) for i in positive))
-                and all(port_matches(i, port, variables) for i in items if i.startswith("!")))
-    low, sep, high = spec.partition(":")
-    try:
-        return int(low or 0) <= port <= int(high or 65535) if sep else port == int(low)
-    except ValueError:
-        return False
+    def atom(text: str) -> bool:
+        low, sep, high = text.partition(":")
+        try:
+            return int(low or 0) <= port <= int(high or 65535) if sep else port == int(low)
+        except ValueError:
+            return False
+    return _matches(spec, variables, atom)
 
 
 def packet_rule(rules_text: str, variables: dict[str, str], proto: str, src: str, sport: int, dst: str,

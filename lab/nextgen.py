@@ -43,6 +43,7 @@ from .policy import (
     Rendered,
     Rule,
     _gid_sid,
+    _group_name,
     _rename_variables,
     _variables,
     load_policy,
@@ -109,8 +110,7 @@ DEFAULT_POLICY_SIDS = {2201000: "packet", 2201001: "app"}
 # Firewall rules that decide once per flow or hook (not per packet) alert even where AWS would log nothing, so
 # that `nfwlab explain` knows which rule decided at each hook; their alerts carry this metadata and stay in the
 # lab's eve.json, out of the ALERT log (compose/images/firewall.py).
-EXPLAIN_KEY, EXPLAIN_VALUE = "nfwlab", "explain"
-EXPLAIN_METADATA = f"metadata:{EXPLAIN_KEY} {EXPLAIN_VALUE};"
+EXPLAIN_METADATA = "metadata:nfwlab explain;"
 NG_IGNORED = IGNORED | {"FirewallPolicyV2Arn", "FirewallPolicyV2Id", "FirewallPolicyV2Status",
                         "ConsumedFirewallRuleCapacity", "ConsumedIpsRuleCapacity", "ConsumedIpsDomainCapacity",
                         "Errors", "StatusMessage", "DryRun"}
@@ -244,7 +244,10 @@ def modeled_rule(doc: Fields, entry: Any, where: str, sid: int) -> tuple[str, st
     actions = f"{action}:{scope}" + (f",pass:{scope}" if flags["BypassIPSEnabled"] else "") \
         + (",alert" if flags["AlertEnabled"] else "")
     prior = "<" if flags["AcceptPriorHooks"] and proto not in PACKET_PROTOCOLS else ""  # not on a packet hook
-    options = rule_options(entry.get("RuleOptions"), where)
+    try:
+        options = rule_options(entry.get("RuleOptions"), where)
+    except ConfigError as e:  # rules.py names the field; the file is ours to name
+        raise ConfigError(f"{doc.source}: {e.message}", e.hint) from None
     if not any(o.startswith("sid:") for o in options):
         options.append(f"sid:{sid};")
     src = _address(doc, f"{where}.SourceIPs", entry.get("SourceIPs"))
@@ -391,15 +394,10 @@ def parse_firewall_group(doc: Fields, data: Any, where: str, name: str, priority
     else:
         entries = src[kind]
         if not isinstance(entries, list) or not entries:
-            raise doc.fail(at, "expected a non-empty list of rules", "see docs/policies.md#next-generation-policies")
+            raise doc.fail(at, "expected a non-empty list of rules", "see docs/next-generation.md")
         rules = []
         for i, entry in enumerate(entries):
-            try:
-                text, comment = modeled_rule(doc, entry, f"{at}[{i}]", i + 1)
-            except ConfigError as e:
-                if e.message.startswith(doc.source):
-                    raise
-                raise ConfigError(f"{doc.source}: {e.message}", e.hint) from None
+            text, comment = modeled_rule(doc, entry, f"{at}[{i}]", i + 1)
             if comment:
                 rules.append(Rule(comment, f"FirewallRules[{i}]"))
             if text:
@@ -425,10 +423,6 @@ def parse_firewall_group(doc: Fields, data: Any, where: str, name: str, priority
 # --------------------------------------------------------------------------
 def is_nextgen(data: Any) -> bool:
     return isinstance(data, dict) and "FirewallPolicyV2" in data
-
-
-def _group_name(ref: str) -> str:
-    return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
 
 
 def _referenced(doc: Fields, ref: Any, where: str, search_dir: Path | None,

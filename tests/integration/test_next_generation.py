@@ -62,13 +62,8 @@ def policy(firewall_rules: list[dict], default: str = "DROP", mode: str = "ENFOR
 
 @pytest.fixture(scope="module")
 def ng() -> Iterator[Lab]:
-    lab = Lab(worker_lab_name("ng"), policy_file="policies/next-generation.json")
-    lab.down()
-    lab.up("nat-first")
-    try:
+    with Lab(worker_lab_name("ng"), policy_file="policies/next-generation.json").running("nat-first") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @contextmanager
