@@ -397,7 +397,8 @@ class Lab:
         zones = {e.name: e.availability_zone for e in self.vpc.endpoints}
         out: list[Metric] = []
         for name, (listing, stateful) in self.engines.counters().items():
-            out += endpoint_metrics(self.vpc.firewall_name, zones[name], parse_stateless_counters(listing), stateful)
+            out += endpoint_metrics(self.vpc.firewall_name, zones[name], parse_stateless_counters(listing), stateful,
+                                    self.policy_kind)
         return out
 
     def _require_up(self) -> None:

@@ -12,6 +12,7 @@ stateless custom action, CustomAction. Where each number comes from:
   InvalidDroppedPackets are drops of malformed or out-of-state traffic (decoding, defragmentation, stream
   and application-layer errors, midstream packets), OtherDroppedPackets drops for lack of resources
   (memcaps, queue errors), and DroppedPackets the rest of `ips.blocked`: what the rules dropped.
+- A Next Generation policy: Engine=Firewall and Engine=IPS instead (next_generation_metrics).
 """
 from __future__ import annotations
 
@@ -71,10 +72,13 @@ def _number(counters: dict[str, Any], dotted: str) -> int:
 
 
 def endpoint_metrics(firewall: str, zone: str, stateless: list[StatelessCount],
-                     stateful: dict[str, Any]) -> list[Metric]:
-    """One endpoint's metrics, from its stateless chain's counts and Suricata's counters."""
+                     stateful: dict[str, Any], kind: str = "classic") -> list[Metric]:
+    """One endpoint's metrics, from its stateless chain's counts and Suricata's counters (under a Next
+    Generation policy, Suricata 8's: `next_generation_metrics`)."""
     def dims(engine: str, *extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
         return (("FirewallName", firewall), ("AvailabilityZone", zone), ("Engine", engine), *extra)
+    if kind == "next-generation":
+        return next_generation_metrics(stateful, dims)
 
     received = sum(c.packets for c in stateless)
     passed = sum(c.packets for c in stateless if c.action == "aws:pass")
@@ -98,6 +102,26 @@ def endpoint_metrics(firewall: str, zone: str, stateless: list[StatelessCount],
             Metric("InvalidDroppedPackets", invalid, dims("Stateful")),
             Metric("OtherDroppedPackets", other, dims("Stateful"))]
     return out
+
+
+def next_generation_metrics(counters: dict[str, Any], dims: Any) -> list[Metric]:
+    """A Next Generation policy's engines: Engine=Firewall from Suricata 8's `firewall` counters (what the
+    firewall engine accepted, dropped and rejected, its default action included), Engine=IPS from its `ips`
+    counters as for a Classic policy's stateful engine. AWS names no Engine values for these engines: these
+    are the lab's."""
+    blocked, rejected = _number(counters, "firewall.blocked"), _number(counters, "firewall.rejected")
+    invalid = sum(_number(counters, f"ips.drop_reason.{r}") for r in INVALID)
+    other = sum(_number(counters, f"ips.drop_reason.{r}") for r in OTHER)
+    ips_rejected, ips_blocked = _number(counters, "ips.rejected"), _number(counters, "ips.blocked")
+    return [Metric("ReceivedPackets", _number(counters, "decoder.pkts"), dims("Firewall")),
+            Metric("PassedPackets", _number(counters, "firewall.accepted"), dims("Firewall")),
+            Metric("DroppedPackets", max(0, blocked - rejected), dims("Firewall")),
+            Metric("RejectedPackets", rejected, dims("Firewall")),
+            Metric("PassedPackets", _number(counters, "ips.accepted"), dims("IPS")),
+            Metric("DroppedPackets", max(0, ips_blocked - ips_rejected - invalid - other), dims("IPS")),
+            Metric("RejectedPackets", ips_rejected, dims("IPS")),
+            Metric("InvalidDroppedPackets", invalid, dims("IPS")),
+            Metric("OtherDroppedPackets", other, dims("IPS"))]
 
 
 def as_text(metrics: list[Metric]) -> str:

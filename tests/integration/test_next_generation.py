@@ -18,6 +18,7 @@ from lab.lab import Lab
 from lab.nextgen import APP_HOOKS, parse_nextgen
 from lab.policy import load_policy, render
 from lab.pytest_plugin import worker_lab_name
+from lab.wait import Wait
 
 SERVER_A = "10.0.136.108"  # topologies/nat-first.yaml
 NAT_GATEWAY = "10.0.13.92"
@@ -291,3 +292,22 @@ def test_a_converted_classic_policy_decides_as_the_classic_one(ng, port):
             assert f'msg:"{alert["alert"]["signature"]}"' in render(classic, "10.0.0.0/16").rules
         passes(ng, "https://allowed.example/", next(port))
         passes(ng, "http://example.test/", next(port))
+
+
+def test_the_endpoint_fails_closed_and_counts_both_engines(ng, port):
+    """As under a Classic policy, nothing crosses an endpoint whose engine is down; `nfwlab metrics` counts
+    the firewall engine and the IPS engine apart."""
+    passes(ng, "https://allowed.example/", next(port))
+    ng.stop_firewall_engine()
+    try:
+        result = ng.fetch("server-a", "https://allowed.example/", timeout=3, local_port=next(port))
+        assert not result.ok and ng.engines.status()["firewall"].startswith("down"), result.describe()
+    finally:
+        ng.restart_firewall_engine()
+    passes(ng, "https://allowed.example/", next(port))
+
+    def counted() -> set:  # Suricata merges its workers' counters every second
+        found = {(m.name, dict(m.dimensions)["Engine"]) for m in ng.metrics() if m.value > 0}
+        return found if {("PassedPackets", "Firewall"), ("PassedPackets", "IPS")} <= found else set()
+    found = Wait("the engines' counters to count the request", 5).until(counted)
+    assert not any(engine in ("Stateless", "Stateful") for _, engine in found)

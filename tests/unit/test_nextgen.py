@@ -295,3 +295,16 @@ def test_the_alert_log_speaks_aws_hook_names_and_keeps_the_labs_own_alerts_out(m
     assert sup.lab_only({**event, "alert": {"engine": "fw", "metadata": {"nfwlab": ["explain"]}}})
     assert sup.lab_only({**event, "pkt_src": "capture timeout flush"})  # a timed-out flow's flush
     assert not sup.lab_only({**event, "pkt_src": "stream (flow timeout)", "alert": {"engine": "td"}})
+
+
+def test_metrics_of_a_next_generation_policy_name_its_two_engines():
+    from lab.metrics import endpoint_metrics
+
+    counters = {"decoder": {"pkts": 100}, "firewall": {"accepted": 80, "blocked": 20, "rejected": 5},
+                "ips": {"accepted": 70, "blocked": 10, "rejected": 1, "drop_reason": {"stream_midstream": 2}}}
+    got = {(m.name, dict(m.dimensions)["Engine"]): m.value
+           for m in endpoint_metrics("fw", "az-a", [], counters, "next-generation")}
+    assert got == {("ReceivedPackets", "Firewall"): 100, ("PassedPackets", "Firewall"): 80,
+                   ("DroppedPackets", "Firewall"): 15, ("RejectedPackets", "Firewall"): 5,
+                   ("PassedPackets", "IPS"): 70, ("DroppedPackets", "IPS"): 7, ("RejectedPackets", "IPS"): 1,
+                   ("InvalidDroppedPackets", "IPS"): 2, ("OtherDroppedPackets", "IPS"): 0}
