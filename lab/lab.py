@@ -523,9 +523,9 @@ class Lab:
         """What each engine did to a flow (default: the latest alert's), hook by hook, from the firewall's own
         records: see lab/explain.py."""
         self._require_up()
-        records = self.eve.records()
+        records, logged = self.eve.records(), self.alerts(aws=True)
         if flow_id is None:
-            latest = self.alerts(aws=True) or [{"event": r} for r in records if r.get("event_type") == "alert"]
+            latest = logged or [{"event": r} for r in records if r.get("event_type") == "alert"]
             if not latest:
                 raise StateError("the firewall has logged no alert yet", "give a FLOW_ID (see `nfwlab flows`)")
             flow_id = int(latest[-1]["event"]["flow_id"])
@@ -537,7 +537,7 @@ class Lab:
             variables = {}
         flat = {**(variables.get("address-groups") or {}), **(variables.get("port-groups") or {})}
         fw_rules = rules_dir / "firewall.rules"
-        endpoint = next((f"{a['firewall_name']} ({a['availability_zone']})" for a in self.alerts(aws=True)
+        endpoint = next((f"{a['firewall_name']} ({a['availability_zone']})" for a in logged
                          if a["event"].get("flow_id") == flow_id), "")
         try:
             return explain_flow(flow_id, records, saved.get("kind", "classic"),

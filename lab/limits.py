@@ -57,11 +57,9 @@ def refusal(rule: ParsedRule) -> str | None:
     if rule.action not in ACTIONS:
         return (f"AWS supports no rule action but pass, drop, reject and alert ({rule.action!r}: \"Rules actions "
                 "except for pass, drop, reject, and alert\" are not supported)")
-    if rule.protocol in _PROTOCOLS:
-        return f"AWS does not support {_PROTOCOLS[rule.protocol]} (protocol {rule.protocol})"
     if rule.action == "reject" and rule.protocol in ("ftp", "imap"):
         return f"AWS: REJECT \"doesn't support FTP or IMAP protocols\" (protocol {rule.protocol})"
-    return option_refusal(rule)
+    return option_refusal(rule)  # the protocols and keywords AWS refuses in any engine's rules
 
 
 def option_refusal(rule: ParsedRule) -> str | None:

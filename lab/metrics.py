@@ -91,17 +91,21 @@ def endpoint_metrics(firewall: str, zone: str, stateless: list[StatelessCount],
             per_action[c.custom] = per_action.get(c.custom, 0) + c.packets
     for value in sorted(per_action):
         out.append(Metric("Packets", per_action[value], dims("Stateless", ("CustomAction", value))))
-    invalid = sum(_number(stateful, f"ips.drop_reason.{r}") for r in INVALID)
-    other = sum(_number(stateful, f"ips.drop_reason.{r}") for r in OTHER)
-    rejected = _number(stateful, "ips.rejected")
-    blocked = _number(stateful, "ips.blocked")
-    out += [Metric("ReceivedPackets", _number(stateful, "decoder.pkts"), dims("Stateful")),
-            Metric("PassedPackets", _number(stateful, "ips.accepted"), dims("Stateful")),
-            Metric("DroppedPackets", max(0, blocked - rejected - invalid - other), dims("Stateful")),
-            Metric("RejectedPackets", rejected, dims("Stateful")),
-            Metric("InvalidDroppedPackets", invalid, dims("Stateful")),
-            Metric("OtherDroppedPackets", other, dims("Stateful"))]
-    return out
+    out.append(Metric("ReceivedPackets", _number(stateful, "decoder.pkts"), dims("Stateful")))
+    return out + _ips_metrics(stateful, dims("Stateful"))
+
+
+def _ips_metrics(counters: dict[str, Any], dims: tuple[tuple[str, str], ...]) -> list[Metric]:
+    """What Suricata's `ips` counters say: the stateful engine of a Classic policy, the IPS engine of a Next
+    Generation one."""
+    invalid = sum(_number(counters, f"ips.drop_reason.{r}") for r in INVALID)
+    other = sum(_number(counters, f"ips.drop_reason.{r}") for r in OTHER)
+    rejected, blocked = _number(counters, "ips.rejected"), _number(counters, "ips.blocked")
+    return [Metric("PassedPackets", _number(counters, "ips.accepted"), dims),
+            Metric("DroppedPackets", max(0, blocked - rejected - invalid - other), dims),
+            Metric("RejectedPackets", rejected, dims),
+            Metric("InvalidDroppedPackets", invalid, dims),
+            Metric("OtherDroppedPackets", other, dims)]
 
 
 def next_generation_metrics(counters: dict[str, Any], dims: Any) -> list[Metric]:
@@ -110,18 +114,11 @@ def next_generation_metrics(counters: dict[str, Any], dims: Any) -> list[Metric]
     counters as for a Classic policy's stateful engine. AWS names no Engine values for these engines: these
     are the lab's."""
     blocked, rejected = _number(counters, "firewall.blocked"), _number(counters, "firewall.rejected")
-    invalid = sum(_number(counters, f"ips.drop_reason.{r}") for r in INVALID)
-    other = sum(_number(counters, f"ips.drop_reason.{r}") for r in OTHER)
-    ips_rejected, ips_blocked = _number(counters, "ips.rejected"), _number(counters, "ips.blocked")
     return [Metric("ReceivedPackets", _number(counters, "decoder.pkts"), dims("Firewall")),
             Metric("PassedPackets", _number(counters, "firewall.accepted"), dims("Firewall")),
             Metric("DroppedPackets", max(0, blocked - rejected), dims("Firewall")),
             Metric("RejectedPackets", rejected, dims("Firewall")),
-            Metric("PassedPackets", _number(counters, "ips.accepted"), dims("IPS")),
-            Metric("DroppedPackets", max(0, ips_blocked - ips_rejected - invalid - other), dims("IPS")),
-            Metric("RejectedPackets", ips_rejected, dims("IPS")),
-            Metric("InvalidDroppedPackets", invalid, dims("IPS")),
-            Metric("OtherDroppedPackets", other, dims("IPS"))]
+            *_ips_metrics(counters, dims("IPS"))]
 
 
 def as_text(metrics: list[Metric]) -> str:

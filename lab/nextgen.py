@@ -46,6 +46,7 @@ from .policy import (
     _group_name,
     _rename_variables,
     _variables,
+    group_file,
     load_policy,
     parse_rule_group,
     render,
@@ -432,16 +433,9 @@ def _referenced(doc: Fields, ref: Any, where: str, search_dir: Path | None,
     if not isinstance(ref, str) or not ref:
         raise doc.fail(f"{where}.ResourceArn", "missing", "give ResourceArn (or InlineRuleGroup)")
     name = _group_name(ref)
-    if name not in available and search_dir is not None:
-        for ext in (".json", ".yaml", ".yml"):
-            candidate = search_dir / f"{name}{ext}"
-            if candidate.is_file():
-                available[name] = (str(candidate), read_document(candidate, "rule group file"))
-                break
     if name not in available:
-        raise doc.fail(f"{where}.ResourceArn", f"rule group {name!r} was not found",
-                       f"put it in the policy's RuleGroups list, give its file too, or save it as {name}.json next "
-                       "to the policy")
+        candidate = group_file(doc, where, name, search_dir)
+        available[name] = (str(candidate), read_document(candidate, "rule group file"))
     return name, available[name]
 
 

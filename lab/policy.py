@@ -328,6 +328,17 @@ def _group_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
 
 
+def group_file(doc: Fields, where: str, name: str, search_dir: Path | None) -> Path:
+    """The file of a referenced rule group that is neither in the policy's RuleGroups list nor among the files
+    given: NAME.json, .yaml or .yml next to the policy; ConfigError saying where it was looked for."""
+    for ext in (".json", ".yaml", ".yml"):
+        if search_dir is not None and (search_dir / f"{name}{ext}").is_file():
+            return search_dir / f"{name}{ext}"
+    raise doc.fail(f"{where}.ResourceArn", f"rule group {name!r} was not found",
+                   f"put it in the policy's RuleGroups list, give its file too, or save it as {name}.json next to "
+                   "the policy")
+
+
 def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | StatelessGroup] | None = None,
                  search_dir: Path | None = None) -> Policy:
     """A firewall policy from describe-firewall-policy output (or its FirewallPolicy part)."""
@@ -391,16 +402,9 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
         if not isinstance(target, str):
             raise doc.fail(where, "no ResourceArn", "name the rule group by its ARN or RuleGroupName")
         gname = _group_name(target)
-        if gname not in groups and search_dir is not None:
-            for ext in (".json", ".yaml", ".yml"):
-                candidate = search_dir / f"{gname}{ext}"
-                if candidate.is_file():
-                    groups[gname] = parse_any_group(read_document(candidate, "rule group file"), str(candidate), gname)
-                    break
         if gname not in groups:
-            raise doc.fail(f"{where}.ResourceArn", f"rule group {gname!r} was not found",
-                           f"put it in the policy's RuleGroups list, give its file too, or save it as {gname}.json "
-                           "next to the policy")
+            candidate = group_file(doc, where, gname, search_dir)
+            groups[gname] = parse_any_group(read_document(candidate, "rule group file"), str(candidate), gname)
         found = groups[gname]
         if not isinstance(found, kind):
             wanted = "stateless" if kind is StatelessGroup else "stateful"
