@@ -167,10 +167,27 @@ def packet_rule(rules_text: str, variables: dict[str, str], proto: str, src: str
 # --------------------------------------------------------------------------
 # The explanation
 # --------------------------------------------------------------------------
+def _is_default(alert: dict[str, Any]) -> bool:
+    """Whether a firewall-engine alert is the default action's: Suricata's default policy, or the lab's rule."""
+    gid = alert.get("gid", 1)
+    return gid == 1 and alert.get("signature_id") in DEFAULT_POLICY_SIDS or gid == DEFAULT_ACTION_GID
+
+
+def _outcome(record: Record) -> tuple[str, str]:
+    """(what the firewall engine did, the scope) by the action its alert reports (`firewall.policy`): an accept
+    that alerts is the default action's ALERT (or a blocking default under MONITOR) when the default decided."""
+    policy = (record.get("firewall") or {}).get("policy", "")
+    actions = policy.split(",")
+    primary, _, scope = actions[0].partition(":")
+    if primary == "accept" and "alert" in actions and _is_default(record["alert"]):
+        return "alerted", scope
+    return VERBS.get(primary, primary), scope
+
+
 def _by(alert: dict[str, Any], default_action: str) -> tuple[str, str]:
     """(who decided, the signature worth showing) for a firewall-engine alert."""
     gid, sid = alert.get("gid", 1), alert.get("signature_id")
-    if gid == 1 and sid in DEFAULT_POLICY_SIDS or gid == DEFAULT_ACTION_GID:
+    if _is_default(alert):
         return f"the firewall default action ({default_action})", ""
     if gid == PRIOR_HOOK_GID:  # "AcceptPriorHooks of rule 5"
         return alert.get("signature", "AcceptPriorHooks"), ""
@@ -232,12 +249,13 @@ def explain(flow_id: int, records: list[Record], kind: str, default_action: str 
                                                               client["dest_port"])),
                                               ("to client", (client["dest_ip"], client["dest_port"], client["src_ip"],
                                                              client["src_port"]))):
-                dropped_here = [a for a in packet_default if a.get("src_ip") == s]
-                if dropped_here:
-                    step = Step("firewall", f"{proto}:all", "dropped" if default_action != "ALERT" else "alerted",
-                                f"the firewall default action ({default_action})", "packet", direction=direction)
+                decided_here = [a for a in packet_default if a.get("src_ip") == s]
+                if decided_here:
+                    outcome, scope = _outcome(decided_here[0])
+                    step = Step("firewall", f"{proto}:all", outcome, f"the firewall default action ({default_action})",
+                                scope, direction=direction)
                     fw_steps.append(step)
-                    blocked = blocked or (step if step.outcome == "dropped" else None)
+                    blocked = blocked or (step if outcome in ("dropped", "rejected") else None)
                     continue
                 found = packet_rule(firewall_rules, variables, proto, s, int(sp), d, int(dp))
                 if found:
@@ -250,10 +268,7 @@ def explain(flow_id: int, records: list[Record], kind: str, default_action: str 
             fw = a.get("firewall") or {}
             hook = aws_hook(fw.get("hook", "?"))
             policy = fw.get("policy", "")
-            primary, _, scope = policy.split(",")[0].partition(":")
-            outcome = VERBS.get(primary, primary)
-            if default_action == "ALERT" and a["alert"].get("gid") == DEFAULT_ACTION_GID:
-                outcome = "alerted"
+            outcome, scope = _outcome(a)
             by, signature = _by(a["alert"], default_action)
             key = (hook, outcome, by)
             if key in seen:

@@ -104,3 +104,14 @@ def test_a_packet_layer_rule_with_conditions_on_the_packet_is_not_guessed():
     rules = "accept:hook tcp:all any any -> any any (flags:S; sid:9;)\naccept:hook tcp:all any any <> any 443 (sid:10;)"
     assert packet_rule(rules, VARS, "tcp", "203.0.113.10", 443, "10.0.0.1", 5000) == ("10", "accept:hook")
     assert packet_rule(rules, VARS, "udp", "10.0.0.1", 5000, "203.0.113.10", 53) is None
+
+
+@pytest.mark.parametrize("policy, outcome", [("drop:packet,alert", "dropped"), ("rejectsrc:packet,alert", "rejected"),
+                                             ("accept:hook,alert", "alerted")])
+def test_the_packet_layer_default_is_told_by_the_action_it_took(policy, outcome):
+    """DROP, REJECT, and ALERT (or a blocking default under MONITOR): the alert's own firewall.policy says
+    which, whatever the policy's configured default action."""
+    syn = alert("fw", 2201000, "packet:filter", policy, "blocked" if outcome != "alerted" else "allowed")
+    e = explain(7, [syn], "next-generation", "DROP", RULES, VARS)
+    assert (e.firewall[0].outcome, e.firewall[0].scope) == (outcome, policy.split(",")[0].split(":")[1])
+    assert e.verdict.startswith(outcome if outcome != "alerted" else "accepted")
