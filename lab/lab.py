@@ -527,7 +527,8 @@ class Lab:
         if flow_id is None:
             latest = logged or [{"event": r} for r in records if r.get("event_type") == "alert"]
             if not latest:
-                raise StateError("the firewall has logged no alert yet", "give a FLOW_ID (see `nfwlab flows`)")
+                raise StateError("the firewall has logged no alert yet",
+                                 f"give a FLOW_ID (see `nfwlab --name {self.name} flows`)")
             flow_id = int(latest[-1]["event"]["flow_id"])
         saved = self.state.read().policy
         rules_dir = self.state.rules_dir
