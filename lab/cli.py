@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cases import CaseError, load_cases, schema_text, select, with_overrides
 from .convert import convert
 from .diagram import write as write_diagram
 from .errors import ConfigError, LabError
@@ -23,6 +24,8 @@ from .metrics import NAMESPACE
 from .metrics import as_text as metrics_text
 from .nextgen import NextGenPolicy, load_any_policy
 from .policy import Policy
+from .regress import batches, check_cases, diff_runs, run_cases
+from .report import diff_markdown, diff_table, junit_xml, markdown_summary, text_report
 
 
 def _print_json(data: Any) -> None:
@@ -382,6 +385,88 @@ def cmd_build(args) -> int:
     return 0
 
 
+def _cases(args) -> list:
+    """The cases of the files given, selected by --tag/-k, under --policy/--topology if given."""
+    cases = []
+    for f in args.files:
+        cases += select(load_cases(f).cases, args.tag or (), args.k or ())
+    if not cases:
+        raise CaseError(f"no case in {', '.join(args.files)} carries the tags and names selected",
+                        "check --tag and -k")
+    policy = getattr(args, "policy", None)
+    return with_overrides(cases, Path(policy) if policy else None, args.topology)
+
+
+def _progress(text: str) -> None:
+    print(f"nfwlab: {text}", file=sys.stderr, flush=True)
+
+
+def _lab_for(args, cases: list) -> tuple[Lab, bool]:
+    """The lab to run cases in: the running one, or one started for them (True: remove it afterwards)."""
+    lab = Lab(args.name)
+    check_cases(lab, cases)
+    if lab.topology_name is not None:
+        return lab, False
+    (policy, topology), _ = batches(cases)[0]
+    lab = Lab(args.name, topology=topology, policy_file=policy or DEFAULT_POLICY)
+    _progress(f"lab {args.name} is not up: starting it ({topology or DEFAULT_TOPOLOGY}, "
+              f"{policy or DEFAULT_POLICY}); it is removed afterwards" + ("" if not args.keep else " unless --keep"))
+    took = lab.up()
+    _progress(f"lab {args.name} is up ({took:.1f}s)")
+    return lab, not args.keep
+
+
+def cmd_test(args) -> int:
+    if args.schema:
+        print(schema_text(), end="")
+        return 0
+    if not args.files:
+        raise CaseError("no case file given", "nfwlab test CASES.yaml (the format: `nfwlab test --schema`)")
+    cases = _cases(args)
+    lab, remove = _lab_for(args, cases)
+    try:
+        run = run_cases(lab, cases, ", ".join(args.files), args.timeout, progress=_progress)
+    finally:
+        if remove:
+            lab.down()
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(run))
+    if args.summary:
+        Path(args.summary).write_text(markdown_summary(run))
+    if args.json:
+        _print_json(run.as_dict())
+    else:
+        print(text_report(run, args.verbose), end="")
+    return run.exit_code
+
+
+def cmd_diff(args) -> int:
+    old, new = Path(args.old), Path(args.new)
+    for p in (old, new):
+        load_any_policy(p)  # a bad policy is refused before anything runs
+    args.files, args.policy = args.cases, None
+    cases = _cases(args)
+    lab, remove = _lab_for(args, with_overrides(cases, old))
+    try:
+        _progress(f"{len(cases)} case(s) under {old}")
+        before = run_cases(lab, with_overrides(cases, policy=old), ", ".join(args.files), args.timeout)
+        _progress(f"the same cases under {new} (applied live)")
+        after = run_cases(lab, with_overrides(cases, policy=new), ", ".join(args.files), args.timeout)
+    finally:
+        if remove:
+            lab.down()
+    diff = diff_runs(str(old), str(new), before, after)
+    if args.summary:
+        Path(args.summary).write_text(diff_markdown(diff))
+    if args.json:
+        _print_json({"old_policy": str(old), "new_policy": str(new), "changed": [
+            {"name": r.case.name, "changed": list(r.changed), "expected": r.expected, "old": r.old.as_dict(),
+             "new": r.new.as_dict()} for r in diff.rows], "old": before.as_dict(), "new": after.as_dict()})
+    else:
+        print(diff_table(diff), end="")
+    return diff.exit_code
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nfwlab", description="An emulated AWS VPC with a NAT gateway and an inline "
                                 "AWS Network Firewall (real Suricata: 7 for Classic policies, 8 for Next "
@@ -483,6 +568,31 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--prometheus", action="store_true", help="serve them for Prometheus on "
                     "http://127.0.0.1:PORT/metrics instead (Ctrl-C stops)")
     sp.add_argument("--port", type=int, default=9108, help="port on 127.0.0.1 for --prometheus (default 9108)")
+    def case_options(sp: argparse.ArgumentParser) -> None:
+        topology_option(sp, "run every case in this topology's route tables instead of its own")
+        sp.add_argument("--tag", action="append", metavar="TAG", help="only cases carrying TAG (repeatable: all)")
+        sp.add_argument("-k", action="append", metavar="TEXT", help="only cases whose name contains TEXT")
+        sp.add_argument("--timeout", type=float, default=5.0, help="seconds a request may wait for an answer "
+                        "(default 5; drops are decided by the firewall's records, not by this)")
+        sp.add_argument("--keep", action="store_true", help="a lab started for the cases stays up afterwards")
+        sp.add_argument("--summary", metavar="FILE", help="also write a Markdown summary (for CI job summaries)")
+
+    sp = add("test", cmd_test, "run regression cases (a YAML case file) against the lab: every request real, "
+             "every verdict from the firewall's own records; exit 0 all passed, 1 a case failed, 2 bad case file, "
+             "6 a case could not be decided")
+    sp.add_argument("files", nargs="*", metavar="CASES.yaml")
+    sp.add_argument("--policy", metavar="FILE", help="run every case under this policy instead of its own "
+                    "(applied live)")
+    case_options(sp)
+    sp.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
+    sp.add_argument("--verbose", "-v", action="store_true", help="a line for every case, not only failures")
+    sp.add_argument("--schema", action="store_true", help="print the case file format as a JSON Schema and exit")
+    sp = add("diff", cmd_diff, "run cases under two policies (the second applied live) and print the cases whose "
+             "verdict, alert or logged source changed; exit 1 when a change is not what the cases expect")
+    sp.add_argument("old", metavar="OLD_POLICY")
+    sp.add_argument("new", metavar="NEW_POLICY")
+    sp.add_argument("cases", nargs="+", metavar="CASES.yaml")
+    case_options(sp)
     sp = add("build", cmd_build, "build the lab's images (a Debian base with debootstrap if no registry)",
              json_flag=False)
     sp.add_argument("--base-image", help="base image to build from (default debian:bookworm-slim)")

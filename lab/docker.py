@@ -7,8 +7,10 @@ inspection, exec and label-based cleanup go through the Docker SDK.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,6 +168,41 @@ def exec_in(container_id: str, argv: list[str], env: dict[str, str] | None = Non
         res = client().containers.get(container_id).exec_run(argv, demux=True, environment=env or {})
     out, err = res.output if res.output else (b"", b"")
     return res.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
+
+
+def put_files(container_id: str, directory: str, files: dict[str, bytes]) -> None:
+    """Writes files into a running container's `directory` (made if missing)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    with _exec_errors(container_id, ["put", directory]):
+        c = client().containers.get(container_id)
+        c.exec_run(["mkdir", "-p", directory])
+        c.put_archive(directory, buf.getvalue())
+
+
+def exec_lines(container_id: str, argv: list[str]) -> Iterator[str]:
+    """Runs a command in a container and yields its output lines as it writes them (stderr lines
+    prefixed "stderr: ")."""
+    with _exec_errors(container_id, argv):
+        api = client().api
+        exec_id = api.exec_create(container_id, argv)["Id"]
+        chunks = api.exec_start(exec_id, stream=True, demux=True)
+    pending = {"": b"", "stderr: ": b""}
+    for out, err in chunks:
+        for prefix, data in (("", out), ("stderr: ", err)):
+            if not data:
+                continue
+            pending[prefix] += data
+            *lines, pending[prefix] = pending[prefix].split(b"\n")
+            for line in lines:
+                yield prefix + line.decode(errors="replace")
+    for prefix, rest in pending.items():
+        if rest:
+            yield prefix + rest.decode(errors="replace")
 
 
 def exec_detached(container_id: str, argv: list[str]) -> None:

@@ -123,6 +123,15 @@ def add_route(netns: str, dst: IPv4Network, gateway: IPv4Address) -> None:
         ns.route("replace", dst=str(dst), gateway=str(gateway))
 
 
+def add_local_routes(netns: str, networks: list[IPv4Network]) -> None:
+    """Makes every address of `networks` local to the namespace (routes of type local on lo, in the local
+    table): it answers ARP, pings and connections for all of them."""
+    with _ipr(netns) as ns:
+        lo = _index(ns, "lo")
+        for net in networks:
+            ns.route("replace", dst=str(net), type="local", table=255, oif=lo, scope=254)
+
+
 def add_policy_rules(netns: str, rules: list[PolicyRule]) -> None:
     with _ipr(netns) as ns:
         for r in rules:

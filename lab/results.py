@@ -1,9 +1,10 @@
 """Results: what the lab's commands return, as typed records (the CLI prints them, or their dict as JSON)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .cases import Case
 from .trace import Trace
 
 
@@ -121,4 +122,113 @@ class LiveTrace:
                 "agrees": self.agrees}
 
 
-__all__ = ["DownReport", "FetchResult", "LiveTrace", "LoggedSource", "PolicyApplied", "Status"]
+@dataclass(frozen=True)
+class Seen:
+    """What happened to a case's request, from the firewall's own records and the client's answer."""
+
+    verdict: str | None  # "pass", "drop", "reject"; None when nothing decided it
+    evidence: str  # what decided it: "answer: HTTP 200", "drop record of flow 123", "RST and reject alert 5"
+    server: str = ""  # the node that sent the request
+    source_port: int = 0
+    alerts: tuple[tuple[int, str], ...] = ()  # (sid, signature) of the ALERT log's records of the flow
+    logged_source: str | None = None  # src_ip of the firewall's first record of the flow
+    availability_zone: str | None = None
+    flow_id: int | None = None
+    seconds: float = 0.0  # from the run's start to the decision
+
+    def describe(self) -> str:
+        """"drop, alert 1 "...", logged from 10.0.13.92 in ap-northeast-1a" (or why nothing was decided)."""
+        if self.verdict is None:
+            return f"undecided ({self.evidence})"
+        parts = [self.verdict]
+        parts += [f'alert {sid} "{msg}"' for sid, msg in self.alerts] or ["no alert"]
+        if self.logged_source:
+            parts.append(f"logged from {self.logged_source}")
+        if self.availability_zone:
+            parts.append(f"in {self.availability_zone}")
+        return ", ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "alerts": [{"sid": s, "message": m} for s, m in self.alerts],
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """A case, what was seen, and how that differs from what the case expects."""
+
+    case: Case
+    seen: Seen
+    problems: tuple[str, ...] = ()  # one sentence per expectation not met
+    error: str | None = None  # why the case could not be decided (the lab failed it, not the policy)
+
+    @property
+    def status(self) -> str:
+        """"passed", "failed" or "error"."""
+        return "error" if self.error else "failed" if self.problems else "passed"
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.case
+        return {"name": c.name, "group": c.group, "tags": list(c.tags), "status": self.status,
+                "request": f"{c.source} -> {c.request()}", "expected": c.expectation(),
+                "seen": self.seen.as_dict(), "problems": list(self.problems), "error": self.error,
+                "where": c.where}
+
+
+@dataclass(frozen=True)
+class CaseRun:
+    """A run of a case file against a lab."""
+
+    file: str
+    lab: str
+    results: tuple[CaseResult, ...]
+    seconds: float
+    started: float  # epoch seconds
+    policies: tuple[str, ...] = ()  # the policy files the cases ran under
+    topologies: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every case passed, 1 a case failed, 6 a case could not be decided (and none failed)."""
+        return 1 if self.count("failed") else 6 if self.count("error") else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "lab": self.lab, "seconds": round(self.seconds, 3), "started": self.started,
+                "policies": list(self.policies), "topologies": list(self.topologies), "notes": list(self.notes),
+                "passed": self.count("passed"), "failed": self.count("failed"), "errors": self.count("error"),
+                "results": [r.as_dict() for r in self.results]}
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """A case whose verdict, signature or logged source differs between two policies."""
+
+    case: Case
+    old: Seen
+    new: Seen
+    changed: tuple[str, ...]  # which of "verdict", "alert", "logged_source" changed
+    expected: bool  # the new result meets the case's expectation
+
+
+@dataclass(frozen=True)
+class CaseDiff:
+    old_policy: str
+    new_policy: str
+    old: CaseRun
+    new: CaseRun
+    rows: tuple[DiffRow, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing changed that the cases did not expect, 1 something did, 6 a case could not be decided."""
+        if any(not r.expected for r in self.rows):
+            return 1
+        return 6 if self.old.count("error") or self.new.count("error") else 0
+
+
+__all__ = ["CaseDiff", "CaseResult", "CaseRun", "DiffRow", "DownReport", "FetchResult", "LiveTrace", "LoggedSource",
+           "PolicyApplied", "Seen", "Status"]

@@ -1,18 +1,32 @@
 #!/usr/bin/env python3
-"""The emulated internet's web server: HTTP on :80 and HTTPS on :443.
+"""The emulated internet's servers: HTTP on :80, HTTPS on :443, and an answer on every other port.
 
 Serves the domain names given in NFWLAB_DOMAINS (comma-separated): a request
 whose Host is one of them gets 200 and a short text naming the host; any other
 Host gets 421 Misdirected Request. HTTPS answers any SNI with one self-signed
 certificate whose SANs list the served names.
+
+The node's iptables send every other TCP port to ANY_PORT, which speaks what the
+client speaks (TLS, HTTP, or an echo of its bytes), UDP port 53 to a DNS server
+that answers A queries with the web server's address (NXDOMAIN for names not
+served), and every other UDP port but CLOSED_UDP_PORT to a UDP echo: whatever
+crosses the firewall gets an answer, so a request that gets none was stopped.
 """
 import http.server
 import os
+import socket
+import socketserver
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+
+ANY_PORT = 7  # TCP and UDP: what the node's REDIRECT rules send every other port to
+DNS_PORT = 53
+CLOSED_UDP_PORT = 9999  # left closed: the kernel answers ICMP port unreachable (tests of fragments and reject)
+HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
 
 DOMAINS = [d.strip().lower() for d in os.environ.get("NFWLAB_DOMAINS", "").split(",") if d.strip()]
 
@@ -79,11 +93,82 @@ class TLSServer(Server):
         super().finish_request(request, client_address)
 
 
+class AnyPortServer(Server):
+    """TCP on any other port: TLS when the first byte is a TLS handshake record, HTTP when the client starts
+    with a method, else an echo of what it sends until it closes."""
+
+    def __init__(self, address, context):
+        super().__init__(address, Handler)
+        self.context = context
+
+    def finish_request(self, request, client_address):
+        request.settimeout(30)
+        try:
+            first = request.recv(8, socket.MSG_PEEK)
+            if first[:1] == b"\x16":
+                super().finish_request(self.context.wrap_socket(request, server_side=True), client_address)
+            elif first.startswith(HTTP_METHODS) or any(m.startswith(first) for m in HTTP_METHODS if first):
+                super().finish_request(request, client_address)
+            else:
+                while data := request.recv(65536):
+                    request.sendall(data)
+        except (ssl.SSLError, OSError):
+            return
+
+
+class UdpEcho(socketserver.ThreadingUDPServer):
+    daemon_threads = True
+
+
+class EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        sock.sendto(data, self.client_address)
+
+
+def dns_answer(query, address):
+    """The answer to a DNS query: A records of the served names are `address`, other names NXDOMAIN."""
+    if len(query) < 12:
+        return None
+    ident, flags, qdcount = struct.unpack("!HHH", query[:6])
+    pos, labels = 12, []
+    while pos < len(query) and query[pos]:
+        length = query[pos]
+        labels.append(query[pos + 1:pos + 1 + length].decode(errors="replace"))
+        pos += 1 + length
+    question = query[12:pos + 5]
+    if qdcount != 1 or len(question) < pos + 5 - 12:
+        return None
+    qtype = struct.unpack("!H", query[pos + 1:pos + 3])[0]
+    name = ".".join(labels).lower()
+    served = name in DOMAINS or any(name.endswith("." + d) for d in DOMAINS)
+    rcode = 0 if served else 3
+    answers = 1 if served and qtype == 1 else 0
+    header = struct.pack("!HHHHHH", ident, 0x8180 | (flags & 0x0100) | rcode, 1, answers, 0, 0)
+    body = question + (struct.pack("!HHHLH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(address) if answers else b"")
+    return header + body
+
+
+class DnsHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        answer = dns_answer(data, self.server.address)
+        if answer:
+            sock.sendto(answer, self.client_address)
+
+
 def main():
+    context = self_signed_context()
     plain = Server(("0.0.0.0", 80), Handler)
-    tls = TLSServer(("0.0.0.0", 443), Handler, self_signed_context())
-    threading.Thread(target=plain.serve_forever, daemon=True).start()
-    print(f"nfwlab-web: serving {', '.join(DOMAINS) or '(no names)'} on :80 and :443", flush=True)
+    tls = TLSServer(("0.0.0.0", 443), Handler, context)
+    any_port = AnyPortServer(("0.0.0.0", ANY_PORT), context)
+    echo = UdpEcho(("0.0.0.0", ANY_PORT), EchoHandler)
+    dns = UdpEcho(("0.0.0.0", DNS_PORT), DnsHandler)
+    dns.address = os.environ.get("NFWLAB_WEB_SERVER", "127.0.0.1")
+    for server in (plain, any_port, echo, dns):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"nfwlab-web: serving {', '.join(DOMAINS) or '(no names)'} on :80 and :443, every other TCP port, "
+          f"DNS on udp/53 and a UDP echo", flush=True)
     tls.serve_forever()
 
 

@@ -1,7 +1,9 @@
-"""The internet: one web server (HTTP and HTTPS, any SNI) for the lab's domain names, behind the
-internet gateway. Its link is the internet gateway's."""
+"""The internet: one node behind the internet gateway that is every address of the internet's block
+(but the gateway's) and answers on every port: HTTP and HTTPS for the lab's domain names (any SNI),
+DNS, and an echo elsewhere (compose/images/web.py). Its link is the internet gateway's."""
 from __future__ import annotations
 
+from ipaddress import IPv4Network, collapse_addresses
 from typing import Any
 
 from ..docker import Container
@@ -10,6 +12,13 @@ from .base import INTERNET, NodeKind, Role, ServiceContext
 
 # What compose/images/web.py prints once both ports listen: until then a request is refused (an RST).
 SERVING = "nfwlab-web: serving"
+ANY_PORT, DNS_PORT, CLOSED_UDP_PORT = 7, 53, 9999  # as in compose/images/web.py
+
+
+def anycast_blocks(cidr: IPv4Network, gateway: object) -> list[IPv4Network]:
+    """The internet's block without the internet gateway's address, as few CIDR blocks as cover it."""
+    gateway_net = IPv4Network(f"{gateway}/32")
+    return list(collapse_addresses(cidr.address_exclude(gateway_net)))
 
 
 class Internet(Role):
@@ -20,10 +29,24 @@ class Internet(Role):
         self.docker = docker
 
     def compose_service(self, ctx: ServiceContext) -> dict[str, Any]:
-        return self._service(ctx, "node", ["nfwlab-web"], environment={"NFWLAB_DOMAINS": ",".join(ctx.domains)})
+        return self._service(ctx, "node", ["nfwlab-web"], environment={
+            "NFWLAB_DOMAINS": ",".join(ctx.domains), "NFWLAB_WEB_SERVER": str(self.vpc.internet.web_server)})
 
     def configure(self, pids: dict[str, int]) -> None:
-        self.kernel.set_default_route(self.kernel.netns_path(pids[self.service]), self.vpc.internet.gateway_ip)
+        pid, inet = pids[self.service], self.vpc.internet
+        ns = self.kernel.netns_path(pid)
+        self.kernel.set_default_route(ns, inet.gateway_ip)
+        self.kernel.add_local_routes(ns, anycast_blocks(inet.cidr, inet.gateway_ip))
+        # Every port answers: TCP other than the web ports and UDP other than DNS go to web.py's any-port
+        # servers (the closed UDP port stays closed, for tests that need an ICMP port unreachable).
+        self.kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth0", "-p", "tcp", "-m", "multiport",
+                             "!", "--dports", "80,443", "-j", "REDIRECT", "--to-ports", str(ANY_PORT))
+        self.kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth0", "-p", "udp", "-m", "multiport",
+                             "!", "--dports", f"{DNS_PORT},{CLOSED_UDP_PORT}", "-j", "REDIRECT",
+                             "--to-ports", str(ANY_PORT))
+        # DNS too, to its own port: the answer then comes from the address asked (conntrack undoes the NAT).
+        self.kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth0", "-p", "udp", "--dport",
+                             str(DNS_PORT), "-j", "REDIRECT", "--to-ports", str(DNS_PORT))
 
     def ready(self, container: Container | None) -> bool:
         return container is not None and container.running and SERVING in self.docker.logs(container.id, tail=20)

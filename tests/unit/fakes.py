@@ -123,6 +123,9 @@ class FakeKernel:
     def add_route(self, netns, dst, gateway) -> None:
         self._record("add_route", netns, str(dst))
 
+    def add_local_routes(self, netns, networks) -> None:
+        self._record("add_local_routes", netns, tuple(str(n) for n in networks))
+
     def add_policy_rules(self, netns, rules) -> None:
         self._record("add_policy_rules", netns, len(rules))
 
