@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -297,14 +298,14 @@ def _relative(ctx: _Ctx, value: Any, key: str) -> Path | None:
     if text is None:
         return None
     path = Path(text).expanduser()
-    return path if path.is_absolute() else ctx.path.parent / path
+    return path if path.is_absolute() else Path(os.path.normpath(ctx.path.parent / path))
 
 
 def _topology(ctx: _Ctx, value: Any) -> str | None:
     """A topology name as written, or a path made relative to the case file."""
     text = _text(ctx, value, "topology")
     if text and (text.endswith((".yaml", ".yml", ".json")) or "/" in text) and not Path(text).is_absolute():
-        return str(ctx.path.parent / text)
+        return os.path.normpath(ctx.path.parent / text)
     return text
 
 

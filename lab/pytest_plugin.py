@@ -15,22 +15,134 @@ and `worker_lab_name(NAME)` gives a test's own lab a name no other worker uses.
 apply a firewall policy for one test (indirect parametrization); the policy
 fixture puts the lab's own policy back afterwards. `nfwlab_ports` hands out
 client ports that no earlier request of the session used (see its docstring).
+
+Case files (`nfwlab test` format, docs/cases.md) are collected too, one test item per case (`-k TAG`
+selects by tag), when named on the command line (`pytest cases/scenario.yaml`) or matched by the ini
+option `nfwlab_cases` (glob patterns, e.g. `nfwlab_cases = cases/*.yaml`). A file's cases run together,
+at once, in the session's lab, the first time one of its items runs; each item then reports its own case.
 """
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from .cases import Case, CaseError, load_cases
 from .lab import DEFAULT_TOPOLOGY, Lab
+from .regress import run_cases
+from .results import CaseResult
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nfwlab")
     group.addoption("--nfwlab-name", default="pytest", help="name of the lab the fixtures start (default: pytest)")
     group.addoption("--nfwlab-keep", action="store_true", help="leave the lab running after the session")
+    parser.addini("nfwlab_cases", type="linelist", default=[],
+                  help="glob patterns (relative to the root directory) of case files to collect as tests")
+
+
+class _SessionLab:
+    """The session's lab, started on first use and removed when pytest ends (unless --nfwlab-keep)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.lab: Lab | None = None
+
+    def get(self) -> Lab:
+        if self.lab is None:
+            # testcontainers' reaper image cannot be pulled without a registry; the lab
+            # removes its containers itself, by label.
+            os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+            lab = Lab(worker_lab_name(self.config.getoption("--nfwlab-name")))
+            lab.down()  # whatever an earlier, interrupted session left
+            self.lab = lab
+            lab.up(DEFAULT_TOPOLOGY)
+        return self.lab
+
+    def close(self) -> None:
+        if self.lab is not None and not self.config.getoption("--nfwlab-keep"):
+            self.lab.down()
+        self.lab = None
+
+
+_LAB = pytest.StashKey[_SessionLab]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_LAB] = _SessionLab(config)
+    config.add_cleanup(lambda: config.stash[_LAB].close())
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    rel = os.path.relpath(file_path, parent.config.rootpath)
+    if parent.session.isinitpath(file_path) or any(
+            fnmatch.fnmatch(rel, pattern) for pattern in parent.config.getini("nfwlab_cases")):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    """A case file: its cases as test items, run together the first time one of them runs."""
+
+    results: dict[tuple[str, str], CaseResult] | None = None
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            cases = load_cases(self.path).cases
+        except CaseError as e:
+            raise self.CollectError(str(e)) from None
+        for case in cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case)
+
+    def run(self) -> dict[tuple[str, str], CaseResult]:
+        if self.results is None:
+            lab = self.config.stash[_LAB].get()
+            cases = [item.case for item in self.collect()]  # type: ignore[attr-defined]
+            run = run_cases(lab, cases, str(self.path))
+            self.results = {(r.case.where, r.case.name): r for r in run.results}
+        return self.results
+
+
+class CaseFailed(Exception):
+    def __init__(self, result: CaseResult):
+        super().__init__(result.case.name)
+        self.result = result
+
+
+class CaseItem(pytest.Item):
+    """One case of a case file."""
+
+    def __init__(self, *, case: Case, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.case = case
+        self.extra_keyword_matches.update(case.tags)  # `pytest -k TAG` selects by tag
+
+    def runtest(self) -> None:
+        assert isinstance(self.parent, CaseFile)
+        result = self.parent.run()[self.case.where, self.case.name]
+        if result.status != "passed":
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailed):
+            r = excinfo.value.result
+            lines = [f"{r.case.source} -> {r.case.request()}", f"expected: {r.case.expectation()}",
+                     f"seen:     {r.seen.describe()}", f"evidence: {r.seen.evidence}"]
+            lines += [f"problem:  {p}" for p in r.problems] + ([f"error:    {r.error}"] if r.error else [])
+            lines.append(f"({r.case.where}; from {r.seen.server}, source port {r.seen.source_port}, "
+                         f"flow {r.seen.flow_id})")
+            return "\n".join(lines)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"case: {self.case.name}"
 
 
 def worker_lab_name(base: str) -> str:
@@ -41,18 +153,11 @@ def worker_lab_name(base: str) -> str:
 
 @pytest.fixture(scope="session")
 def nfwlab(request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """A running lab (topology nat-first), shared by the session (by the worker, under pytest-xdist)."""
-    # testcontainers' reaper image cannot be pulled without a registry; the lab
-    # removes its containers itself, by label.
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    lab = Lab(worker_lab_name(request.config.getoption("--nfwlab-name")))
-    lab.down()  # whatever an earlier, interrupted session left
-    lab.up(DEFAULT_TOPOLOGY)
-    try:
-        yield lab
-    finally:
-        if not request.config.getoption("--nfwlab-keep"):
-            lab.down()
+    """A running lab (topology nat-first), shared by the session (by the worker, under pytest-xdist);
+    the same lab the collected case files run in."""
+    provider = request.config.stash[_LAB]
+    yield provider.get()
+    provider.close()
 
 
 @pytest.fixture

@@ -586,10 +586,10 @@ def check_cases(lab: Any, cases: Sequence[Case]) -> None:
 
 def diff_runs(old_policy: str, new_policy: str, old: CaseRun, new: CaseRun) -> CaseDiff:
     """The cases whose verdict, alerts (signature ids) or logged source differ between two runs."""
-    before = {r.case.name: r for r in old.results}
+    before = {(r.case.where, r.case.name): r for r in old.results}
     rows = []
     for r in new.results:
-        was = before.get(r.case.name)
+        was = before.get((r.case.where, r.case.name))
         if was is None:
             continue
         a, b = was.seen, r.seen
@@ -608,7 +608,7 @@ def run_cases(lab: Any, cases: Sequence[Case], file: str = "", timeout: float = 
     batches), and returns what each one saw. The lab keeps the last batch's policy and route tables."""
     started_epoch, started = time.time(), time.monotonic()
     check_cases(lab, cases)
-    results: dict[str, CaseResult] = {}
+    results: dict[tuple[str, str], CaseResult] = {}  # by where and name: names repeat across files
     policies, topologies, notes = [], [], []
     runner = Runner(lab, timeout, parallel)
     for (policy, topology), batch in batches(cases):
@@ -621,6 +621,6 @@ def run_cases(lab: Any, cases: Sequence[Case], file: str = "", timeout: float = 
         topologies.append(str(lab.topology_name))
         progress(f"{len(batch)} case(s) under {policies[-1]} in {topologies[-1]}")
         for r in runner.run(plan(batch, lab.vpc), started):
-            results[r.case.name] = r
-    return CaseRun(file, lab.name, tuple(results[c.name] for c in cases), time.monotonic() - started,
+            results[r.case.where, r.case.name] = r
+    return CaseRun(file, lab.name, tuple(results[c.where, c.name] for c in cases), time.monotonic() - started,
                    started_epoch, tuple(dict.fromkeys(policies)), tuple(dict.fromkeys(topologies)), tuple(notes))
