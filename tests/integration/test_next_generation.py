@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+from lab.cases import load_cases
 from lab.convert import convert
 from lab.errors import ConfigError
 from lab.lab import Lab
 from lab.nextgen import APP_HOOKS, parse_nextgen
 from lab.policy import load_policy, render
 from lab.pytest_plugin import worker_lab_name
+from lab.regress import run_cases
 from lab.wait import Wait
 
 SERVER_A = "10.0.136.108"  # topologies/nat-first.yaml
@@ -311,3 +313,15 @@ def test_the_endpoint_fails_closed_and_counts_both_engines(ng, port):
         return found if {("PassedPackets", "Firewall"), ("PassedPackets", "IPS")} <= found else set()
     found = Wait("the engines' counters to count the request", 5).until(counted)
     assert not any(engine in ("Stateless", "Stateful") for _, engine in found)
+
+
+def test_the_shipped_next_generation_case_file_passes(ng):
+    """cases/next-generation.yaml on the Suricata 8 lab (a Classic lab refuses it: "uses one or the other")."""
+    cases = load_cases("cases/next-generation.yaml").cases
+    try:
+        run = run_cases(ng, cases, "next-generation")
+    finally:
+        ng.switch("nat-first")
+    failed = [f"{r.case.name}: {'; '.join(r.problems) or r.error}" for r in run.results if r.status != "passed"]
+    assert not failed, "\n".join(failed)
+    assert len(run.results) == len(cases) >= 9
