@@ -9,7 +9,9 @@ alert readable (EVE and the AWS ALERT log); P4 throughput through the
 firewall and with its engine bypassed (bench/throughput.py); P5 deny lists of
 1,000 and 10,000 domains, apply to enforcing (bench/policy.py); P6 `up` for
 1, 10, 25, 50 servers (bench/scale.py); P7 cold image build and the full test
-suite's wall time. Figures are medians of several runs with min and max.
+suite's wall time; P8 regression cases: 200 and 1,000 at once on a running lab,
+repeated, with any case decided wrongly counted (bench/regression.py).
+Figures are medians of several runs with min and max.
 --quick runs fewer repetitions (for a look, not for the README).
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import policy as p5  # noqa: E402
+import regression as p8  # noqa: E402
 import scale as p6  # noqa: E402
 import throughput as p4  # noqa: E402
 
@@ -35,7 +38,8 @@ from lab import docker as dk  # noqa: E402
 from lab.lab import build_images  # noqa: E402
 
 TARGETS = {"P1": "<= 3 s", "P2": "<= 100 ms", "P3": "p95 <= 50 ms", "P4": ">= 2 Gbit/s single stream",
-           "P5": "10,000 domains <= 2 s", "P6": "<= 0.15 s per server", "P7": "-"}
+           "P5": "10,000 domains <= 2 s", "P6": "<= 0.15 s per server", "P7": "-",
+           "P8": "200 cases <= 10 s, 1,000 <= 30 s, none wrong in 20 runs"}
 
 
 def stats(samples: list[float], digits: int = 3) -> dict:
@@ -171,7 +175,8 @@ def main() -> None:
               ("P4", lambda: p4.run(seconds=3 if args.quick else 5, runs=1 if args.quick else 3)),
               ("P5", lambda: p5.run([1000, 10000], runs=1 if args.quick else 3)),
               ("P6", lambda: p6.run([1, 10, 25, 50], runs=1 if args.quick else 3)),
-              ("P7", lambda: p7_cold_build_and_tests(with_tests=not args.quick))]
+              ("P7", lambda: p7_cold_build_and_tests(with_tests=not args.quick)),
+              ("P8", lambda: p8.run({200: 3, 1000: 1} if args.quick else {200: 20, 1000: 5}))]
     for name, step in steps:
         if name in skip:
             continue
@@ -227,6 +232,11 @@ def table(r: dict) -> str:
         tests = f"; full test suite {p['test_suite_s']:.0f} s ({p['test_suite_result']})" if "test_suite_s" in p else ""
         rows.append(f"| P7 cold image build (no registry, debootstrap base) | {p['cold_image_build_s']:.0f} s{tests}"
                     " | - |")
+    if "P8" in r:
+        for n, v in r["P8"]["runs"].items():
+            rows.append(f"| P8 {int(n):,} regression cases on a running lab | {v['median_s']:.1f} s ({v['min_s']:.1f}-"
+                        f"{v['max_s']:.1f}, n={v['runs']}), {v['cases_per_s']} cases/s; wrong {v['wrong']}, "
+                        f"undecided {v['undecided']} | {TARGETS['P8'] if n == '200' else ''} |")
     return "\n".join(rows)
 
 

@@ -141,6 +141,9 @@ def _fields(ctx: _Ctx, data: Any, allowed: Iterable[str], what: str) -> dict[str
     unknown = [k for k in data if k not in allowed]
     for k in unknown:
         ctx.fail(f"unknown field {k!r} (allowed: {', '.join(allowed)})")
+    for k, v in data.items():
+        if v is None and k in allowed:
+            ctx.fail(f"{k} is empty: give it a value or leave it out")
     return {k: v for k, v in data.items() if k in allowed}
 
 
@@ -167,7 +170,7 @@ def _tags(ctx: _Ctx, value: Any) -> tuple[str, ...]:
 def _alert(ctx: _Ctx, value: Any) -> AlertExpectation | None:
     if value is None:
         return None
-    if value in ("none", False):
+    if value is False or value == "none":  # YAML reads `alert: no` as False
         return AlertExpectation(absent=True)
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"sid": value}
@@ -242,11 +245,13 @@ def _case(ctx: _Ctx, raw: dict[str, Any], group: str, tags: tuple[str, ...], pol
             if not DOMAIN_RE.match(to):
                 ctx.fail(f"to {to!r} is neither an IPv4 address nor a domain name")
     protocol = raw.get("protocol")
-    if protocol not in PROTOCOLS:
-        ctx.fail(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}"
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
+        bad = protocol
+        protocol = None
+        ctx.fail(f"protocol must be one of {', '.join(PROTOCOLS)}, not {bad!r}"
                  if "protocol" in raw else f"protocol is missing (one of {', '.join(PROTOCOLS)})")
     expect = raw.get("expect")
-    if expect not in VERDICTS:
+    if not isinstance(expect, str) or expect not in VERDICTS:
         ctx.fail(f"expect must be one of {', '.join(VERDICTS)}, not {expect!r}"
                  if "expect" in raw else f"expect is missing (one of {', '.join(VERDICTS)})")
     port = raw.get("port", DEFAULT_PORTS.get(protocol or ""))
@@ -312,7 +317,7 @@ def _topology(ctx: _Ctx, value: Any) -> str | None:
 def _cases(ctx: _Ctx, items: Any, prefix: str, defaults: dict[str, Any], group: str, tags: tuple[str, ...],
            policy: Path | None, topology: str | None) -> list[Case]:
     if not isinstance(items, list) or not items:
-        ctx.fail(f"{prefix or 'cases'} must be a non-empty list of cases")
+        ctx.fail(f"{prefix.rsplit('.', 1)[-1] or 'cases'} must be a non-empty list of cases")
         return []
     out: list[Case] = []
     for i, item in enumerate(items):
@@ -336,8 +341,8 @@ def parse_cases(data: Any, path: Path) -> CaseFile:
     problem, each naming the case and the field."""
     ctx = _Ctx(path, "the file")
     top = _fields(ctx, data, FILE_FIELDS, "a case file (with `cases` or `groups`)")
-    if top and "cases" not in top and "groups" not in top:
-        ctx.fail("no cases: give `cases`, `groups`, or both")
+    if isinstance(data, dict) and not top.get("cases") and not top.get("groups"):
+        ctx.fail("no cases: give a non-empty `cases`, `groups`, or both")
     defaults = _defaults(ctx, top.get("defaults"))
     policy = _relative(ctx, top.get("policy"), "policy")
     topology = _topology(ctx, top.get("topology"))
@@ -402,6 +407,11 @@ def with_overrides(cases: Iterable[Case], policy: Path | None = None, topology: 
 
 
 # ----------------------------------------------------------------- JSON Schema
+def _or_placeholder(schema: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema, or a whole `{parameter}` of `each` standing for it."""
+    return {"anyOf": [schema, {"type": "string", "pattern": "^" + PLACEHOLDER.pattern + "$"}]}
+
+
 def _case_schema(required: bool) -> dict[str, Any]:
     name_prop = {"type": "string", "minLength": 1}
     props: dict[str, Any] = {
@@ -412,20 +422,22 @@ def _case_schema(required: bool) -> dict[str, Any]:
         "to": {**name_prop, "description": "A domain name (the lab's internet serves any) or an address on it."},
         "port": {"type": ["integer", "string"], "minimum": 1, "maximum": 65535,
                  "description": "Destination port (tls 443, http 80, dns 53 by default; none for icmp)."},
-        "protocol": {"enum": list(PROTOCOLS)},
+        "protocol": _or_placeholder({"enum": list(PROTOCOLS)}),
         "sni": {**name_prop, "description": "tls: the Client Hello's SNI (default: `to` when it is a name)."},
         "host": {**name_prop, "description": "http: the Host header (default: `to` when it is a name)."},
         "query": {**name_prop, "description": "dns: the name asked for (default: `to` when it is a name)."},
-        "expect": {"enum": list(VERDICTS), "description": "What the firewall does to the flow."},
+        "expect": {**_or_placeholder({"enum": list(VERDICTS)}), "description": "What the firewall does to the flow."},
         "alert": {"description": "What the ALERT log must say of the flow; `none`: no alert.",
-                  "oneOf": [{"const": "none"}, {"type": "integer", "minimum": 1},
+                  "anyOf": [{"const": "none"}, {"const": False}, {"type": "integer", "minimum": 1},
+                            {"type": "string", "pattern": "^" + PLACEHOLDER.pattern + "$"},
                             {"type": "object", "additionalProperties": False, "minProperties": 1,
                              "properties": {"sid": {"type": ["integer", "string"]},
                                             "message": {"type": "string", "minLength": 1}}}]},
         "logged_source": {**name_prop, "description": "The source address the firewall logs, or a node "
                           "(server, NAT gateway) whose address it is."},
         "availability_zone": {**name_prop, "description": "The Availability Zone of the endpoint that logs it."},
-        "tags": {"type": "array", "items": {"type": "string", "pattern": TAG_RE.pattern}},
+        "tags": {"anyOf": [{"type": "string", "pattern": TAG_RE.pattern},
+                           {"type": "array", "items": {"type": "string", "pattern": TAG_RE.pattern}}]},
         "each": {"type": "object", "description": "Parameter name -> list of values: one case per combination.",
                  "additionalProperties": {"type": "array", "minItems": 1}},
     }

@@ -572,8 +572,8 @@ def parser() -> argparse.ArgumentParser:
         topology_option(sp, "run every case in this topology's route tables instead of its own")
         sp.add_argument("--tag", action="append", metavar="TAG", help="only cases carrying TAG (repeatable: all)")
         sp.add_argument("-k", action="append", metavar="TEXT", help="only cases whose name contains TEXT")
-        sp.add_argument("--timeout", type=float, default=5.0, help="seconds a request may wait for an answer "
-                        "(default 5; drops are decided by the firewall's records, not by this)")
+        sp.add_argument("--timeout", type=float, default=10.0, help="seconds a request may wait for an answer "
+                        "(default 10; drops are decided by the firewall's records at once, not by this)")
         sp.add_argument("--keep", action="store_true", help="a lab started for the cases stays up afterwards")
         sp.add_argument("--summary", metavar="FILE", help="also write a Markdown summary (for CI job summaries)")
 

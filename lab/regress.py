@@ -115,9 +115,11 @@ def plan(cases: Sequence[Case], vpc: Vpc) -> list[Probe]:
                             f"(servers: {', '.join(s.name for s in vpc.servers)}; subnets with servers: "
                             f"{', '.join(n for n in subnet_names if n in turn) or 'none'})")
         address = c.address if c.address is not None else inet.web_server
-        if c.address is not None and (c.address not in inet.cidr or c.address == inet.gateway_ip):
-            problems.append(f"{c.where}: to: {c.to} is not an address of the lab's internet ({inet.cidr}, but "
-                            f"{inet.gateway_ip}, the internet gateway's): nothing else answers in the lab")
+        reserved = (inet.gateway_ip, inet.cidr.network_address, inet.cidr.broadcast_address)
+        if c.address is not None and (c.address not in inet.cidr or c.address in reserved):
+            problems.append(f"{c.where}: to: {c.to} is not a host address of the lab's internet ({inet.cidr}, but "
+                            f"{inet.gateway_ip}, the internet gateway's, and the block's network and broadcast "
+                            "addresses): nothing else answers in the lab")
         expected = None
         if c.logged_source:
             try:
@@ -349,7 +351,8 @@ def decide(p: Probe, outcome: Outcome | None, events: list[tuple[str, dict[str, 
                 "drop" else f"blocking alert {(first.get('alert') or {}).get('signature_id')} of flow "
                 f"{first.get('flow_id')}")
         if any(_rejects(e) for e in blocking):
-            return "reject", f"{what}, verdict {blocking[0].get('verdict', {}).get('reject') or 'reject'}" + (
+            resets: list[str] = next((e["verdict"]["reject"] for e in blocking if _rejects(e)), [])
+            return "reject", f"{what}, verdict reject ({', '.join(map(str, resets))})" + (
                 f"; client: {outcome.detail}" if outcome else "")
         if outcome and outcome.outcome == "reset":
             return "reject", f"{what}; the client was reset ({outcome.detail})"
@@ -415,7 +418,7 @@ class _Prober:
 class Runner:
     """Runs probes in a running lab (see the module docstring)."""
 
-    def __init__(self, lab: Any, timeout: float = 5.0, parallel: int = 256):
+    def __init__(self, lab: Any, timeout: float = 10.0, parallel: int = 256):
         self.lab, self.timeout, self.parallel = lab, timeout, parallel
 
     def _records(self) -> FlowRecords:
@@ -602,7 +605,7 @@ def diff_runs(old_policy: str, new_policy: str, old: CaseRun, new: CaseRun) -> C
     return CaseDiff(old_policy, new_policy, old, new, tuple(rows))
 
 
-def run_cases(lab: Any, cases: Sequence[Case], file: str = "", timeout: float = 5.0, parallel: int = 256,
+def run_cases(lab: Any, cases: Sequence[Case], file: str = "", timeout: float = 10.0, parallel: int = 256,
               progress: Callable[[str], None] = lambda _: None) -> CaseRun:
     """Runs cases in a running lab, batch by batch (policy applied and route tables switched live between
     batches), and returns what each one saw. The lab keeps the last batch's policy and route tables."""

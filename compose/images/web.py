@@ -73,7 +73,9 @@ def self_signed_context():
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 256
+    # Hundreds of cases connect at once (nfwlab test): a short accept queue drops SYNs, and the client's
+    # retransmission a second later makes a case slow or undecided.
+    request_queue_size = 4096
 
 
 class TLSServer(Server):

@@ -171,7 +171,7 @@ def test_the_cli_writes_junit_xml_that_validates_and_a_summary_and_exits_by_outc
     ({"cases": [{"name": "a", "from": "server-z", "to": "blocked.example", "protocol": "tls", "expect": "drop"}]},
      "cases[0] (a): from: 'server-z' is neither a server nor a subnet"),
     ({"cases": [{"name": "a", "from": "server-a", "to": "192.0.2.9", "protocol": "tcp", "port": 22,
-                 "expect": "drop"}]}, "to: 192.0.2.9 is not an address of the lab's internet"),
+                 "expect": "drop"}]}, "to: 192.0.2.9 is not a host address of the lab's internet"),
 ])
 def test_a_malformed_case_file_is_refused_naming_case_and_field_and_nothing_runs(lab, tmp_path, data, named):
     cases = write(tmp_path, data)

@@ -79,9 +79,13 @@ def test_plan_resolves_sources_destinations_and_logged_sources():
     pytest.param({"from": "server-z"}, "from: 'server-z' is neither a server nor a subnet with servers "
                  "(servers: server-a, server-b; subnets with servers: private)", id="unknown source"),
     pytest.param({"from": "public"}, "from: 'public' is neither a server nor a subnet with servers", id="subnet without servers"),
-    pytest.param({"to": "192.0.2.5"}, "to: 192.0.2.5 is not an address of the lab's internet (203.0.113.0/24, but "
-                 "203.0.113.1, the internet gateway's): nothing else answers in the lab", id="outside the internet"),
-    pytest.param({"to": "203.0.113.1"}, "to: 203.0.113.1 is not an address of the lab's internet", id="the internet gateway"),
+    pytest.param({"to": "192.0.2.5"}, "to: 192.0.2.5 is not a host address of the lab's internet (203.0.113.0/24, "
+                 "but 203.0.113.1, the internet gateway's, and the block's network and broadcast addresses): "
+                 "nothing else answers in the lab", id="outside the internet"),
+    pytest.param({"to": "203.0.113.1"}, "to: 203.0.113.1 is not a host address of the lab's internet",
+                 id="the internet gateway"),
+    pytest.param({"to": "203.0.113.0"}, "to: 203.0.113.0 is not a host address", id="the network address"),
+    pytest.param({"to": "203.0.113.255"}, "to: 203.0.113.255 is not a host address", id="the broadcast address"),
     pytest.param({"logged_source": "nat-z"}, "logged_source: 'nat-z' is neither an address nor a server or NAT "
                  "gateway of the topology", id="logged_source naming no node"),
     pytest.param({"availability_zone": "ap-northeast-1c"}, "availability_zone: no firewall endpoint in "
