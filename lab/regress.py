@@ -410,6 +410,7 @@ def compare(p: Probe, seen: Seen) -> tuple[str, ...]:
 class _Prober:
     server: str
     probes: list[Probe]
+    container_id: str = ""
     pid: int = 0
     done: bool = False
     error: str = ""
@@ -533,7 +534,7 @@ class Runner:
                      p.case.server_name, self.timeout] for p in prober.probes]
             docker.put_files(container.id, PROBE_DIR, {"probe.py": PROBE_SCRIPT.read_bytes(),
                                                        name: json.dumps(spec).encode()})
-            prober.container_id = container.id  # type: ignore[attr-defined]
+            prober.container_id = container.id
             for line in docker.exec_lines(container.id, ["python3", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/{name}",
                                                          str(self.parallel)]):
                 if line.startswith("stderr: "):
@@ -557,7 +558,7 @@ class Runner:
         """Ends a prober still waiting on requests the firewall dropped (they are decided already)."""
         if not prober.done and prober.pid:
             try:
-                self.lab.docker.exec_in(prober.container_id, ["kill", str(prober.pid)])  # type: ignore[attr-defined]
+                self.lab.docker.exec_in(prober.container_id, ["kill", str(prober.pid)])
             except Exception:
                 pass
 
@@ -576,6 +577,7 @@ def check_cases(lab: Any, cases: Sequence[Case]) -> None:
     named loads, and (on a running lab) is of the kind the lab runs and its topology has the lab's VPC."""
     from .nextgen import load_any_policy  # the policy modules are heavy; only runs need them
     running = lab.topology_name is not None
+    kinds: dict[str, Path] = {}
     for (policy, topology), batch in batches(cases):
         chosen = lab.resolve_topology(topology) if topology else lab.topology
         if running and topology:
@@ -585,6 +587,12 @@ def check_cases(lab: Any, cases: Sequence[Case]) -> None:
             loaded = load_any_policy(policy)
             if running:
                 lab._same_kind(loaded)
+            kinds.setdefault(loaded.kind, policy)
+    if len(kinds) > 1:
+        named = ", ".join(f"{k}: {p}" for k, p in kinds.items())
+        raise CaseError(f"the cases run under both kinds of policy ({named}), but a lab runs one kind (AWS: a firewall "
+                        "\"uses one or the other\")",
+                        "put each kind's cases in a file of their own and run them on a lab started with that kind")
 
 
 def diff_runs(old_policy: str, new_policy: str, old: CaseRun, new: CaseRun) -> CaseDiff:

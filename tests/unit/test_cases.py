@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from lab.cases import AlertExpectation, CaseError, load_cases, parse_cases, schema, schema_text, select, with_overrides
 
@@ -430,3 +431,20 @@ PARSER_ONLY = {
 def test_what_the_parser_accepts_the_schema_accepts(data):
     parse_cases(copy.deepcopy(data), FILE)
     assert VALIDATOR.is_valid(data)
+
+
+SHIPPED = sorted((ROOT / "cases").glob("*.yaml"))
+
+
+def test_the_case_files_are_shipped():
+    assert {p.stem for p in SHIPPED} >= {"scenario", "deny-domains", "allow-domains", "home-net-trap",
+                                         "strict-allow", "next-generation"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_case_file_loads_and_validates_against_the_schema(path):
+    data = yaml.safe_load(path.read_text())
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in VALIDATOR.iter_errors(data)]
+    assert not errors, errors
+    loaded = load_cases(path)
+    assert loaded.cases and loaded.policy is not None and loaded.policy.exists(), loaded.policy

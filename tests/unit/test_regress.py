@@ -17,6 +17,7 @@ from lab.regress import (
     Probe,
     Runner,
     batches,
+    check_cases,
     compare,
     decide,
     diff_runs,
@@ -472,3 +473,17 @@ def test_a_diff_of_only_expected_changes_exits_zero():
     assert [(r.case.name, r.changed, r.expected) for r in diff.rows] == [("verdict", ("verdict",), True)]
     assert diff.exit_code == 0
     assert diff_runs("a", "b", old, old).rows == ()
+
+
+def test_cases_under_both_kinds_of_policy_are_refused_before_anything_runs(tmp_path):
+    """A lab runs a Classic or a Next Generation policy, not both (AWS: a firewall "uses one or the other")."""
+    from lab.lab import Lab
+    one = {"from": "server-a", "to": "blocked.example", "protocol": "tls", "expect": "drop"}
+    data = {"groups": [{"name": "classic", "policy": str(ROOT / "policies/deny-domains.json"),
+                        "cases": [{"name": "a", **one}]},
+                       {"name": "ng", "policy": str(ROOT / "policies/next-generation.json"),
+                        "cases": [{"name": "b", **one}]}]}
+    lab = Lab("unitkinds", state_dir=tmp_path / "state")
+    with pytest.raises(CaseError, match="both kinds of policy"):
+        check_cases(lab, parse_cases(data, tmp_path / "c.yaml").cases)
+    assert not (tmp_path / "state").exists(), "nothing was made"
