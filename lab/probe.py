@@ -14,8 +14,9 @@ outcome "answer": the destination answered (an HTTP status line, echoed bytes, a
 reply, or an ICMP port unreachable from the destination); "reset": the connection was reset or refused
 (the internet answers on every TCP port, so a reset comes from the firewall); "timeout": nothing came
 back in time; "error": the request could not be made. Its first line is {"pid": N}, its last
-{"done": true}. A TCP connection is closed with a reset (SO_LINGER 0), so its source port is free again
-at once on the client.
+{"done": true}. An answered TCP connection is closed in order (FIN both ways): a reset would leave the
+server's last packets to reach the firewall after it forgot the flow, as a new flow it drops (midstream).
+The runner never gives a source port again within minutes, so the client's TIME_WAIT is no obstacle.
 """
 import asyncio
 import json
@@ -38,7 +39,6 @@ def emit(record):
 def tcp_socket(source_port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.setblocking(False)
     s.bind(("0.0.0.0", source_port))
     return s
@@ -66,10 +66,20 @@ async def tcp(protocol, address, port, source_port, name):
             if not line:
                 return "reset", "closed without an answer"
             parts = line.decode(errors="replace").split()
-            return "answer", f"HTTP {parts[1]}" if len(parts) > 1 else line.decode(errors="replace").strip()
-        writer.write(PAYLOAD)
-        data = await reader.read(len(PAYLOAD))
-        return ("answer", f"{len(data)} bytes back") if data else ("reset", "closed without an answer")
+            result = "answer", f"HTTP {parts[1]}" if len(parts) > 1 else line.decode(errors="replace").strip()
+        else:
+            writer.write(PAYLOAD)
+            data = await reader.read(len(PAYLOAD))
+            if not data:
+                return "reset", "closed without an answer"
+            result = "answer", f"{len(data)} bytes back"
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), 2)
+        except (OSError, ssl.SSLError, TimeoutError):
+            pass  # answered: how the connection ends does not change that
+        writer = None
+        return result
     finally:
         if writer is not None:
             writer.transport.abort()

@@ -253,7 +253,7 @@ class FlowRecords:
     alert_log: Path
     offsets: dict[Path, int] = field(default_factory=dict)
     by_key: dict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = field(
-        default_factory=lambda: defaultdict(list))  # key -> (AZ, EVE record)
+        default_factory=lambda: defaultdict(list))  # key -> (endpoint, EVE record)
     alerts: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     ended: set[int] = field(default_factory=set)  # flow ids whose flow record is written (the flow is over)
 
@@ -282,13 +282,16 @@ class FlowRecords:
                 continue
         return out
 
+    def zone(self, endpoint: str) -> str:
+        return self.eve[endpoint][1]
+
     def poll(self) -> None:
-        for path, zone in self.eve.values():
+        for endpoint, (path, _) in self.eve.items():
             for event in self._read(path):
                 if event.get("event_type") in ("flow", "netflow"):
                     self.ended.add(event.get("flow_id", 0))
                 for key in record_keys(event):
-                    self.by_key[key].append((zone, event))
+                    self.by_key[key].append((endpoint, event))
         for record in self._read(self.alert_log):
             event = record.get("event") or {}
             if event.get("event_type") == "alert":
@@ -298,7 +301,7 @@ class FlowRecords:
     def history(self, key: tuple[Any, ...], before: Callable[[Path], int]) -> list[tuple[str, dict[str, Any]]]:
         """The records of `key` written before the mark (for an ICMP flow still tracked from earlier)."""
         out = []
-        for path, zone in self.eve.values():
+        for endpoint, (path, _) in self.eve.items():
             try:
                 with open(path, "rb") as f:
                     data = f.read(before(path))
@@ -312,7 +315,7 @@ class FlowRecords:
                 except ValueError:
                     continue
                 if key in record_keys(event):
-                    out.append((zone, event))
+                    out.append((endpoint, event))
         return out
 
 
@@ -327,14 +330,23 @@ class Outcome:
 
 
 def _logged(p: Probe, events: list[tuple[str, dict[str, Any]]]) -> tuple[str | None, str | None]:
-    """The client's address as the firewall logged the flow (its first record), and that endpoint's AZ."""
-    for zone, e in events:
+    """The client's address as the firewall logged the flow (its first record), and the endpoint that did."""
+    for endpoint, e in events:
         if p.transport == "ICMP":
-            return (e.get("src_ip") if e.get("dest_ip") == str(p.address) else e.get("dest_ip")), zone
+            return (e.get("src_ip") if e.get("dest_ip") == str(p.address) else e.get("dest_ip")), endpoint
         if _int(e.get("dest_port")) == p.case.port and e.get("dest_ip") == str(p.address):
-            return e.get("src_ip"), zone
-        return e.get("dest_ip"), zone
+            return e.get("src_ip"), endpoint
+        return e.get("dest_ip"), endpoint
     return None, None
+
+
+def _straggler(e: dict[str, Any], endpoint: str, events: list[tuple[str, dict[str, Any]]]) -> bool:
+    """A packet that reached the endpoint after it had forgotten the flow (a last FIN or ACK after the close):
+    a new flow there, dropped as midstream. The request's flow was seen there before, under another id."""
+    if ((e.get("drop") or {}).get("reason")) != "stream midstream":
+        return False
+    return any(ep == endpoint and other.get("flow_id") not in (None, e.get("flow_id")) for ep, other in events
+               if other is not e and other.get("timestamp", "") <= e.get("timestamp", ""))
 
 
 def decide(p: Probe, outcome: Outcome | None, events: list[tuple[str, dict[str, Any]]],
@@ -342,7 +354,7 @@ def decide(p: Probe, outcome: Outcome | None, events: list[tuple[str, dict[str, 
            earlier: list[tuple[str, dict[str, Any]]] | None = None, ended: set[int] | None = None
            ) -> tuple[str | None, str]:
     """The verdict for a probe from what is known at `now` (None: not yet), and the evidence for it."""
-    blocking = [e for _, e in events if _blocks(e)]
+    blocking = [e for ep, e in events if _blocks(e) and not _straggler(e, ep, events)]
     if outcome and outcome.outcome == "answer":
         return "pass", f"answer: {outcome.detail}"
     if blocking:
@@ -462,7 +474,7 @@ class Runner:
                 now = time.monotonic()
                 for index, p in list(pending.items()):
                     evs = records.by_key.get(p.key(), [])
-                    if any(_blocks(e) for _, e in evs):
+                    if any(_blocks(e) and not _straggler(e, ep, evs) for ep, e in evs):
                         first_block.setdefault(index, now)
                     got = outcomes.get(index)
                     earlier = (records.history(p.key(), lambda path: marks.get(path, 0))
@@ -505,7 +517,8 @@ class Runner:
         verdict, evidence, seconds = decision
         events = records.by_key.get(p.key(), [])
         alert_records = records.alerts.get(p.key(), [])
-        source, zone = _logged(p, events)
+        source, endpoint = _logged(p, events)
+        zone = records.zone(endpoint) if endpoint else None
         if alert_records:
             zone = alert_records[0].get("availability_zone", zone)
         alerts = tuple(dict.fromkeys(

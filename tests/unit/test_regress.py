@@ -419,7 +419,7 @@ def test_history_finds_an_icmp_flow_written_before_the_mark(tmp_path):
     marks = dict(records.offsets)  # as the runner keeps them: history is what came before
     _write(eve, {**old, "event_type": "flow", "flow_id": 44})
     records.poll()
-    assert records.history(("ICMP", WEB), lambda path: marks[path]) == [("ap-northeast-1a", old)]
+    assert records.history(("ICMP", WEB), lambda path: marks[path]) == [("firewall", old)]
     assert records.ended == {44}
 
 
@@ -487,3 +487,18 @@ def test_cases_under_both_kinds_of_policy_are_refused_before_anything_runs(tmp_p
     with pytest.raises(CaseError, match="both kinds of policy"):
         check_cases(lab, parse_cases(data, tmp_path / "c.yaml").cases)
     assert not (tmp_path / "state").exists(), "nothing was made"
+
+
+def test_a_late_packet_the_endpoint_drops_as_a_new_midstream_flow_is_not_the_requests_verdict():
+    """The server's last FIN reaching the endpoint after it forgot the answered flow is dropped as a new flow
+    (stream midstream): the request was answered, not dropped."""
+    tls = {**TCP_FLOW, "event_type": "tls", "timestamp": "2026-01-01T00:00:00.000001+0000"}
+    late = {**TCP_FLOW, "src_ip": WEB, "src_port": 443, "dest_ip": NAT, "dest_port": 10001, "flow_id": 8,
+            "event_type": "drop", "drop": {"reason": "stream midstream", "fin": True},
+            "timestamp": "2026-01-01T00:00:01.000001+0000"}
+    assert decide(one(), None, ev(tls, late, zone="firewall"), NOW + 5, NOW) == (None, "waiting")
+    got = Outcome("answer", "HTTP 200", NOW)
+    assert decide(one(), got, ev(tls, late, zone="firewall"), NOW, NOW)[0] == "pass"
+    # Without an earlier flow of the request there, a midstream drop is the verdict (asymmetric routing).
+    verdict, evidence = decide(one(), None, ev(late, zone="firewall"), NOW + 5, NOW)
+    assert verdict == "drop" and "flow 8" in evidence
