@@ -14,9 +14,11 @@ outcome "answer": the destination answered (an HTTP status line, echoed bytes, a
 reply, or an ICMP port unreachable from the destination); "reset": the connection was reset or refused
 (the internet answers on every TCP port, so a reset comes from the firewall); "timeout": nothing came
 back in time; "error": the request could not be made. Its first line is {"pid": N}, its last
-{"done": true}. An answered TCP connection is closed in order (FIN both ways): a reset would leave the
-server's last packets to reach the firewall after it forgot the flow, as a new flow it drops (midstream).
-The runner never gives a source port again within minutes, so the client's TIME_WAIT is no obstacle.
+{"done": true}. Every TCP socket is closed with a reset (SO_LINGER 0), also when the prober is killed:
+a socket closed otherwise with data unacknowledged (a dropped request) would go on retransmitting from the
+kernel after the prober is gone. An answered connection is reset only once the server has closed its side,
+so that no packet of the server's reaches the firewall after the reset made it forget the flow (a new flow
+there, dropped as midstream).
 """
 import asyncio
 import json
@@ -39,6 +41,7 @@ def emit(record):
 def tcp_socket(source_port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.setblocking(False)
     s.bind(("0.0.0.0", source_port))
     return s
@@ -73,12 +76,12 @@ async def tcp(protocol, address, port, source_port, name):
             if not data:
                 return "reset", "closed without an answer"
             result = "answer", f"{len(data)} bytes back"
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 2)
+        try:  # until the server has closed its side (HTTP closes after its answer; the echo after ours)
+            if protocol == "tcp":
+                writer.write_eof()
+            await asyncio.wait_for(reader.read(), 2)
         except (OSError, ssl.SSLError, TimeoutError):
             pass  # answered: how the connection ends does not change that
-        writer = None
         return result
     finally:
         if writer is not None:
