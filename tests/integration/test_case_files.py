@@ -213,3 +213,22 @@ def test_a_subnet_source_spreads_over_its_servers_and_each_is_logged_as_itself(l
     run = run_cases(lab, parse_cases(data, HOME / "inline.yaml").cases)
     assert [r.seen.server for r in run.results] == ["server-a", "server-b"] * 2
     assert [r.seen.logged_source for r in run.results] == ["10.0.136.108", "10.0.140.23"] * 2
+
+
+def test_each_availability_zone_logs_its_own_servers_and_a_wrong_zone_fails(tmp_path):
+    """multi-az: `nfwlab test` starts a lab of the cases' topology, keeps it with --keep; each endpoint logs
+    its own AZ's flows, and a case expecting the other AZ fails naming both."""
+    lab = Lab(worker_lab_name("maz"))
+    lab.down()
+    try:
+        res = cli(lab, "test", "cases/multi-az.yaml", "--keep")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert lab.status().up and lab.topology_name == "multi-az"
+        wrong = write(tmp_path, {"topology": "multi-az", "cases": [
+            {"name": "server-a in the other AZ", "from": "server-a", "to": "blocked.example", "protocol": "tls",
+             "expect": "drop", "availability_zone": "ap-northeast-1c"}]})
+        res = cli(lab, "test", str(wrong))
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "expected the endpoint in ap-northeast-1c to log it, saw ap-northeast-1a" in res.stdout, res.stdout
+    finally:
+        lab.down()

@@ -438,7 +438,7 @@ SHIPPED = sorted((ROOT / "cases").glob("*.yaml"))
 
 def test_the_case_files_are_shipped():
     assert {p.stem for p in SHIPPED} >= {"scenario", "deny-domains", "allow-domains", "home-net-trap",
-                                         "strict-allow", "next-generation"}
+                                         "strict-allow", "next-generation", "multi-az"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
