@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .cases import Case
-from .results import CaseDiff, CaseResult, CaseRun, DiffRow
+from .results import CaseDiff, CaseResult, CaseRun, DiffRow, Seen
 
 WORDS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}  # the terminal's status column
 MARKS = {"passed": "✅", "failed": "❌", "error": "⚠️"}
@@ -58,8 +58,11 @@ def _counts(results: Iterable[CaseResult]) -> tuple[int, int, int]:
     return statuses.count("passed"), statuses.count("failed"), statuses.count("error")
 
 
-def _request(case: Case) -> str:
-    return f"{case.source} -> {case.request()}"
+def _request(case: Case, seen: Seen | None = None) -> str:
+    """"server-a -> tls blocked.example:443"; a subnet source names the server that sent it."""
+    source = case.source if not seen or not seen.server or seen.server == case.source else \
+        f"{case.source} ({seen.server})"
+    return f"{source} -> {case.request()}"
 
 
 def _fit(text: str, width: int) -> str:
@@ -96,7 +99,7 @@ def _details(result: CaseResult) -> str:
     """The body of a failure or an error: what CI shows of a case that did not pass."""
     case, seen = result.case, result.seen
     lines = [f"error: {result.error}"] if result.error else [f"problem: {p}" for p in result.problems]
-    lines += [f"request:  {_request(case)}",
+    lines += [f"request:  {_request(case, seen)}",
               f"expected: {case.expectation()}",
               f"seen:     {seen.describe()}",
               f"evidence: {seen.evidence}",
@@ -197,20 +200,20 @@ def markdown_summary(run: CaseRun) -> str:
     bad = [r for r in run.results if r.status != "passed"]
     if bad:
         lines += _table(["case", "request", "expected", "seen"],
-                        ([f"{MARKS[r.status]} {r.case.name}", _request(r.case), r.case.expectation(), _seen(r)]
+                        ([f"{MARKS[r.status]} {r.case.name}", _request(r.case, r.seen), r.case.expectation(), _seen(r)]
                          for r in bad))
     else:
         lines.append(f"All {_plural(len(run.results), 'case')} passed.")
     lines += ["", f"<details><summary>All {_plural(len(run.results), 'case')}</summary>", ""]
     lines += _table(["", "case", "request", "seen"],
-                    ([MARKS[r.status], r.case.name, _request(r.case), _seen(r)] for r in run.results))
+                    ([MARKS[r.status], r.case.name, _request(r.case, r.seen), _seen(r)] for r in run.results))
     return "\n".join(lines + ["", "</details>", ""])
 
 
 # ----------------------------------------------------------------- terminal
 def _case_lines(result: CaseResult, width: int) -> list[str]:
     case, seen = result.case, result.seen
-    head = (f"{WORDS[result.status]:<{STATUS_WIDTH}}  {_fit(case.name, width):<{width}}  {_request(case)}  "
+    head = (f"{WORDS[result.status]:<{STATUS_WIDTH}}  {_fit(case.name, width):<{width}}  {_request(case, seen)}  "
             f"{seen.describe()} ({seen.seconds:.2f}s)")
     if result.status == "passed":
         return [head]
@@ -253,7 +256,7 @@ def _why(diff: CaseDiff, row: DiffRow) -> str:
 
 
 def _diff_rows(diff: CaseDiff) -> list[list[str]]:
-    return [[row.case.name, _request(row.case), row.old.describe(), row.new.describe(),
+    return [[row.case.name, _request(row.case, row.new), row.old.describe(), row.new.describe(),
              "yes" if row.expected else f"NO — {_why(diff, row)}"] for row in _changed(diff)]
 
 
