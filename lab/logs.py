@@ -94,6 +94,33 @@ def describe(record: Record) -> str:
 Offsets = tuple[int, ...]  # a position in each file of a log
 
 
+def read_records(path: Path, offset: int) -> tuple[list[Record], int]:
+    """The complete JSON-lines records of a file after `offset`, and the offset after the last one."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1  # a record still being written has no newline yet
+    records = []
+    for line in data[:end].splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records, offset + end
+
+
+def file_size(path: Path) -> int:
+    """A log file's size (0 before it exists): the offset of the next record."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 class EveLog:
     """Reads a JSON-lines log (Suricata's eve.json, AWS's alert.log / flow.log) from a remembered
     position; the log may be several files (one eve.json per firewall endpoint)."""
@@ -112,30 +139,12 @@ class EveLog:
             return [since] + [0] * (len(self.paths) - 1)
         return list(since) + [0] * (len(self.paths) - len(since))
 
-    @staticmethod
-    def _read_file(path: Path, offset: int) -> tuple[list[Record], int]:
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
-            return [], offset
-        end = data.rfind(b"\n") + 1  # a record still being written has no newline yet
-        records = []
-        for line in data[:end].splitlines():
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return records, offset + end
-
     def read(self, since: Offsets | int | None = None) -> tuple[list[Record], Offsets]:
         """Complete records after `since` (all files), and the position after the last ones."""
         records: list[Record] = []
         offsets = []
         for path, offset in zip(self.paths, self._start(since), strict=False):
-            recs, end = self._read_file(path, offset)
+            recs, end = read_records(path, offset)
             records += recs
             offsets.append(end)
         if len(self.paths) > 1:
@@ -143,13 +152,7 @@ class EveLog:
         return records, tuple(offsets)
 
     def size(self) -> Offsets:
-        out = []
-        for path in self.paths:
-            try:
-                out.append(path.stat().st_size)
-            except FileNotFoundError:
-                out.append(0)
-        return tuple(out)
+        return tuple(file_size(p) for p in self.paths)
 
     def records(self, kind: str | None = None, since: Offsets | int | None = None) -> list[Record]:
         recs, _ = self.read(since)

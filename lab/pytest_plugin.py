@@ -91,21 +91,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class CaseFile(pytest.File):
     """A case file: its cases as test items, run together the first time one of them runs."""
 
+    cases: tuple[Case, ...] = ()
     results: dict[tuple[str, str], CaseResult] | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            cases = load_cases(self.path).cases
+            self.cases = load_cases(self.path).cases
         except CaseError as e:
             raise self.CollectError(str(e)) from None
-        for case in cases:
+        for case in self.cases:
             yield CaseItem.from_parent(self, name=case.name, case=case)
 
     def run(self) -> dict[tuple[str, str], CaseResult]:
         if self.results is None:
             lab = self.config.stash[_LAB].get()
-            cases = [item.case for item in self.collect()]  # type: ignore[attr-defined]
-            run = run_cases(lab, cases, str(self.path))
+            run = run_cases(lab, self.cases, str(self.path))
             self.results = {(r.case.where, r.case.name): r for r in run.results}
         return self.results
 

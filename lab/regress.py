@@ -46,6 +46,7 @@ from typing import Any
 
 from .cases import Case, CaseError
 from .errors import NodeError, StateError
+from .logs import file_size, read_records
 from .model import Vpc
 from .results import CaseDiff, CaseResult, CaseRun, DiffRow, Seen
 
@@ -259,28 +260,11 @@ class FlowRecords:
 
     def mark(self) -> None:
         for path in [p for p, _ in self.eve.values()] + [self.alert_log]:
-            try:
-                self.offsets[path] = path.stat().st_size
-            except FileNotFoundError:
-                self.offsets[path] = 0
+            self.offsets[path] = file_size(path)
 
     def _read(self, path: Path) -> list[dict[str, Any]]:
-        start = self.offsets.get(path, 0)
-        try:
-            with open(path, "rb") as f:
-                f.seek(start)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        self.offsets[path] = start + end
-        out = []
-        for line in data[:end].splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        records, self.offsets[path] = read_records(path, self.offsets.get(path, 0))
+        return records
 
     def zone(self, endpoint: str) -> str:
         return self.eve[endpoint][1]
@@ -349,28 +333,34 @@ def _straggler(e: dict[str, Any], endpoint: str, events: list[tuple[str, dict[st
                if other is not e and other.get("timestamp", "") <= e.get("timestamp", ""))
 
 
+def blocking(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The records that say the firewall stopped the request's flow (late packets' new flows left out)."""
+    return [e for ep, e in events if _blocks(e) and not _straggler(e, ep, events)]
+
+
 def decide(p: Probe, outcome: Outcome | None, events: list[tuple[str, dict[str, Any]]],
            now: float, first_block_at: float | None,
            earlier: list[tuple[str, dict[str, Any]]] | None = None, ended: set[int] | None = None
            ) -> tuple[str | None, str]:
     """The verdict for a probe from what is known at `now` (None: not yet), and the evidence for it."""
-    blocking = [e for ep, e in events if _blocks(e) and not _straggler(e, ep, events)]
+    stopped = blocking(events)
     if outcome and outcome.outcome == "answer":
         return "pass", f"answer: {outcome.detail}"
-    if blocking:
-        first = blocking[0]
+    if stopped:
+        first = stopped[0]
         what = (f"{first.get('event_type')} record of flow {first.get('flow_id')}" if first.get("event_type") ==
                 "drop" else f"blocking alert {(first.get('alert') or {}).get('signature_id')} of flow "
                 f"{first.get('flow_id')}")
-        if any(_rejects(e) for e in blocking):
-            resets: list[str] = next((e["verdict"]["reject"] for e in blocking if _rejects(e)), [])
-            return "reject", f"{what}, verdict reject ({', '.join(map(str, resets))})" + (
+        rejecting = next((e for e in stopped if _rejects(e)), None)
+        if rejecting is not None:
+            resets = ", ".join(map(str, rejecting["verdict"]["reject"]))
+            return "reject", f"{what}, verdict reject ({resets})" + (
                 f"; client: {outcome.detail}" if outcome else "")
         if outcome and outcome.outcome == "reset":
             return "reject", f"{what}; the client was reset ({outcome.detail})"
         # An alert's verdict tells a reject from a drop; a drop record alone (a silent default action) does
         # not, and a reject's reset reaches the client at once.
-        told = any("verdict" in e for e in blocking)
+        told = any("verdict" in e for e in stopped)
         waited = now - (first_block_at or now)
         if p.transport == "TCP" and not told and not outcome and waited < REJECT_GRACE:
             return None, "a drop record, waiting for the client's outcome (drop or reset)"
@@ -394,8 +384,9 @@ def decide(p: Probe, outcome: Outcome | None, events: list[tuple[str, dict[str, 
     return None, "waiting"
 
 
-def compare(p: Probe, seen: Seen) -> tuple[str, ...]:
-    """One sentence per expectation of the case that `seen` does not meet."""
+def compare(p: Probe, seen: Seen, no_record: str = "") -> tuple[str, ...]:
+    """One sentence per expectation of the case that `seen` does not meet; `no_record` says why the flow has
+    no record yet, when its logged source is missing."""
     c, out = p.case, []
     if seen.verdict != c.expect:
         out.append(f"expected {c.expect}, saw {seen.verdict} ({seen.evidence})")
@@ -409,8 +400,8 @@ def compare(p: Probe, seen: Seen) -> tuple[str, ...]:
             out.append(f"expected {c.alert.describe()}, saw {shown}")
     if p.expected_source is not None and seen.logged_source != str(p.expected_source):
         named = "" if c.logged_source == str(p.expected_source) else f" ({c.logged_source})"
-        out.append(f"expected the firewall to log the source {p.expected_source}{named}, it logged "
-                   f"{seen.logged_source or 'no record of the flow'}")
+        logged = seen.logged_source or "no record of the flow" + (f" ({no_record})" if no_record else "")
+        out.append(f"expected the firewall to log the source {p.expected_source}{named}, it logged {logged}")
     if c.availability_zone and seen.availability_zone != c.availability_zone:
         out.append(f"expected the endpoint in {c.availability_zone} to log it, saw "
                    f"{seen.availability_zone or 'no record'}")
@@ -474,7 +465,7 @@ class Runner:
                 now = time.monotonic()
                 for index, p in list(pending.items()):
                     evs = records.by_key.get(p.key(), [])
-                    if any(_blocks(e) and not _straggler(e, ep, evs) for ep, e in evs):
+                    if blocking(evs):
                         first_block.setdefault(index, now)
                     got = outcomes.get(index)
                     earlier = (records.history(p.key(), lambda path: marks.get(path, 0))
@@ -529,13 +520,9 @@ class Runner:
         seen = Seen(verdict, evidence, p.server, p.source_port, alerts, source, zone, flow_id, seconds)
         if verdict is None:
             return CaseResult(p.case, seen, (), evidence)
-        problems = compare(p, seen)
-        if p.expected_source is not None and source is None:
-            note = ("the firewall writes a passed UDP or ICMP flow's record when the flow times out"
-                    if p.transport != "TCP" else "no record of the flow yet")
-            problems = tuple(x + f" ({note})" if "logged the source" in x or "log the source" in x else x
-                             for x in problems)
-        return CaseResult(p.case, seen, problems)
+        no_record = ("the firewall writes a passed UDP or ICMP flow's record when the flow times out"
+                     if p.transport != "TCP" else "no record of the flow yet")
+        return CaseResult(p.case, seen, compare(p, seen, no_record))
 
     # --------------------------------------------------------- the probers
     def _probe(self, prober: _Prober, events: queue.Queue) -> None:

@@ -243,13 +243,14 @@ def _changed(diff: CaseDiff) -> list[DiffRow]:
 
 
 def _total(diff: CaseDiff) -> int:
-    names = {r.case.name for r in diff.old.results} | {r.case.name for r in diff.new.results}
-    return len(names) or len(diff.rows)
+    # Names repeat across case files: a case is its file's place and its name.
+    cases = {(r.case.where, r.case.name) for r in (*diff.old.results, *diff.new.results)}
+    return len(cases) or len(diff.rows)
 
 
 def _why(diff: CaseDiff, row: DiffRow) -> str:
     """Why the new result misses the case's expectation: the new run's problems for the case, if it has any."""
-    result = next((r for r in diff.new.results if r.case.name == row.case.name), None)
+    result = next((r for r in diff.new.results if r.case is row.case), None)
     if result is not None and (result.problems or result.error):
         return "; ".join(result.problems) or result.error or ""
     return f"expected {row.case.expectation()}"
