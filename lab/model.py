@@ -279,7 +279,9 @@ class _Reader:
             raise self.fail(where, f"{data!r} is not an IPv4 address", "write it like 10.0.136.108") from None
 
 
-DOCUMENTATION_RANGES = (IPv4Network("198.51.100.0/24"), IPv4Network("203.0.113.0/24"))
+DOCUMENTATION_RANGES = (IPv4Network("198.51.100.0/24"), IPv4Network("203.0.113.0/24"))  # the emulated internet
+# RFC 5737's three documentation ranges (TEST-NET-1, -2, -3): public in the lab, never routed anywhere.
+DOCUMENTATION_NETWORKS = (IPv4Network("192.0.2.0/24"), *DOCUMENTATION_RANGES)
 
 
 def _public(reader: _Reader, addr: IPv4Address | IPv4Network, where: str) -> None:
@@ -287,6 +289,17 @@ def _public(reader: _Reader, addr: IPv4Address | IPv4Network, where: str) -> Non
     if not any(net.subnet_of(r) for r in DOCUMENTATION_RANGES):
         raise reader.fail(where, f"{addr} is not in 198.51.100.0/24 or 203.0.113.0/24",
                           "emulated public addresses must come from the documentation ranges")
+
+
+def _elastic_ip(reader: _Reader, eip: IPv4Address, vpc_cidr: IPv4Network, where: str) -> None:
+    """An Elastic IP: a public address (an account's own, as an import keeps it, or a documentation address),
+    outside the VPC. The lab gives it no route out: it exists between the internet gateway and the lab's internet."""
+    if not (eip.is_global or any(eip in n for n in DOCUMENTATION_NETWORKS)):
+        raise reader.fail(where, f"{eip} is not a public address (private, shared or special-purpose)",
+                          "an Elastic IP is a public IPv4 address: the account's own, or one from the "
+                          "documentation ranges 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24")
+    if eip in vpc_cidr:
+        raise reader.fail(where, f"{eip} is inside the VPC CIDR {vpc_cidr}", "an Elastic IP is outside the VPC")
 
 
 VPC_FIELDS = ["vpc", "subnets", "servers", "nat_gateways", "firewall", "internet_gateway", "internet"]
@@ -360,7 +373,7 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         where = f"nat_gateways[{i}]"
         if isinstance(n, dict) and "elastic_ip" not in n:
             raise r.fail(f"{where}.elastic_ip", "missing: a public NAT gateway needs an Elastic IP",
-                         "add elastic_ip: an address from 198.51.100.0/24 or 203.0.113.0/24")
+                         "add elastic_ip: a public address, such as one from 198.51.100.0/24")
         n = r.mapping(n, where, ["name", "id", "subnet", "private_ip", "elastic_ip"], ["tcp_idle_timeout"])
         idle = n.get("tcp_idle_timeout", NAT_TCP_IDLE_TIMEOUT)
         if not isinstance(idle, int) or isinstance(idle, bool) or not 1 <= idle <= NAT_TCP_IDLE_TIMEOUT:
@@ -369,7 +382,7 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         name = node_name(n["name"], f"{where}.name")
         subnet, ip = place(n["private_ip"], n["subnet"], where, "private_ip", name)
         eip = r.address(n["elastic_ip"], f"{where}.elastic_ip")
-        _public(r, eip, f"{where}.elastic_ip")
+        _elastic_ip(r, eip, vpc_cidr, f"{where}.elastic_ip")
         if eip in eips:
             raise r.fail(f"{where}.elastic_ip", f"{eip} is already the Elastic IP of {eips[eip]}",
                          "each NAT gateway has its own Elastic IP")
@@ -423,6 +436,10 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
     domains = tuple(validate_domain(r.text(d, f"internet.domains[{i}]"), f"{source}: internet.domains[{i}]")
                     for i, d in enumerate(r.items(net["domains"], "internet.domains")))
     internet = Internet(net.get("name", "internet"), inet_cidr, web, domains)
+    for i, n in enumerate(nats):
+        if n.elastic_ip in inet_cidr:
+            raise r.fail(f"nat_gateways[{i}].elastic_ip", f"{n.elastic_ip} is inside the internet block {inet_cidr}",
+                         "the internet block holds the servers' destinations: pick an Elastic IP outside internet.cidr")
 
     return Vpc(r.text(v["id"], "vpc.id"), vpc_cidr, r.text(v["region"], "vpc.region"), tuple(subnets),
                tuple(servers), tuple(nats), tuple(endpoints), igw, internet, source)

@@ -15,7 +15,7 @@ MALFORMED_TOPOLOGIES = [
     ("address-outside-subnet", {"servers.0.ip": "10.0.200.1"}, "outside subnet private"),
     ("aws-reserved-address", {"servers.0.ip": "10.0.128.1"}, "reserved by AWS"),
     ("unknown-subnet", {"servers.0.subnet": "nowhere"}, "servers[0].subnet: no subnet named 'nowhere'"),
-    ("elastic-ip-not-emulated-range", {"nat_gateways.0.elastic_ip": "8.8.8.8"}, "documentation ranges"),
+    ("elastic-ip-private", {"nat_gateways.0.elastic_ip": "10.1.2.3"}, "10.1.2.3 is not a public address"),
     ("missing-elastic-ip", {"nat_gateways.0.elastic_ip": None}, "nat_gateways[0].elastic_ip: missing"),
     ("unknown-route-target", {"route_tables.0.routes.1.target": "nat-gw-2"}, "unknown target 'nat-gw-2'"),
     ("target-in-another-vpc", {"route_tables.0.routes.1.target": "tgw-0a1b2c3d4e5f67890"},

@@ -132,3 +132,45 @@ def test_a_nat_gateway_idle_timeout_is_350_seconds_or_shorter(value, ok):
     else:
         with pytest.raises(ConfigError, match=r"t.yaml: nat_gateways\[0\].tcp_idle_timeout"):
             parse_topology(data, "t.yaml")
+
+
+@pytest.mark.parametrize("eip, refused", [
+    ("198.51.100.20", None),                          # documentation ranges: what the lab's own topologies use
+    ("192.0.2.7", None),                              # TEST-NET-1 is documentation too
+    ("10.1.2.3", "10.1.2.3 is not a public address"),  # private
+    ("172.16.0.9", "is not a public address"),
+    ("100.64.0.1", "is not a public address"),        # shared address space (carrier-grade NAT)
+    ("127.0.0.1", "is not a public address"),
+    ("10.0.200.1", "is not a public address"),        # private first, and inside the VPC
+    ("203.0.113.50", "is inside the internet block 203.0.113.0/24"),
+])
+def test_an_elastic_ip_is_public_and_outside_the_vpc_and_the_internet_block(eip, refused):
+    # Any globally routable address is accepted too (IPv4Address.is_global): an import keeps the account's own
+    # Elastic IPs. The tests write documentation and private addresses only.
+    data = yaml.safe_load(Path("topologies/nat-first.yaml").read_text())
+    data["nat_gateways"][0]["elastic_ip"] = eip
+    if refused is None:
+        assert str(parse_topology(data, "t.yaml").vpc.nat_gateway.elastic_ip) == eip
+    else:
+        with pytest.raises(ConfigError, match=r"t.yaml: nat_gateways\[0\].elastic_ip") as e:
+            parse_topology(data, "t.yaml")
+        assert refused in str(e.value) and e.value.hint
+
+
+def test_an_elastic_ip_inside_the_vpc_cidr_is_refused():
+    # An address both public and inside the VPC: a VPC whose CIDR is a documentation block.
+    data = yaml.safe_load(Path("topologies/nat-first.yaml").read_text())
+    data["nat_gateways"][0]["elastic_ip"] = "10.0.0.1"
+    with pytest.raises(ConfigError, match="is not a public address"):
+        parse_topology(data, "t.yaml")
+    from lab import model
+    vpc_cidr = model.IPv4Network("192.0.2.0/24")
+    with pytest.raises(ConfigError, match=r"192.0.2.9 is inside the VPC CIDR 192.0.2.0/24"):
+        model._elastic_ip(model._Reader("t.yaml"), model.IPv4Address("192.0.2.9"), vpc_cidr, "x")
+
+
+def test_the_internet_block_stays_in_the_documentation_ranges():
+    data = yaml.safe_load(Path("topologies/nat-first.yaml").read_text())
+    data["internet"]["cidr"], data["internet"]["web_server"] = "192.0.2.0/24", "192.0.2.10"
+    with pytest.raises(ConfigError, match=r"internet.cidr: 192.0.2.0/24 is not in 198.51.100.0/24 or 203.0.113.0/24"):
+        parse_topology(data, "t.yaml")
