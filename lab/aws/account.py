@@ -27,6 +27,7 @@ NODE_NAME_MAX, SUBNET_NAME_MAX, TABLE_NAME_MAX = 15, 12, 63  # lab/model.py's li
 INTERNET = {"cidr": "203.0.113.0/24", "web_server": "203.0.113.10"}
 DEFAULT_DOMAINS = ["allowed.example", "blocked.example", "example.test", "a.example.test"]
 DUMP_SCRIPT = "scripts/aws-dump.sh"
+GATEWAY_NAME_MAX = 40  # model.SERVICE_NAME_RE
 RUNNING_STATES = ("pending", "running", "stopping", "stopped")
 GONE_STATES = ("shutting-down", "terminated")
 NAT_STATES = ("available", "pending")
@@ -159,12 +160,13 @@ class Names:
     def __init__(self, limit: int, taken: tuple[str, ...] | list[str] = ()):
         self.limit, self.taken = limit, set(taken)
 
-    def claim(self, wanted: Any, fallback: str) -> str:
-        base = clean_name(wanted, self.limit) or clean_name(fallback, self.limit) or "x"
+    def claim(self, wanted: Any, fallback: str, limit: int | None = None) -> str:
+        limit = limit or self.limit
+        base = clean_name(wanted, limit) or clean_name(fallback, limit) or "x"
         name, k = base, 2
         while name in self.taken:
             suffix = f"-{k}"
-            name = base[:self.limit - len(suffix)].rstrip("-") + suffix
+            name = base[:limit - len(suffix)].rstrip("-") + suffix
             k += 1
         self.taken.add(name)
         return name
@@ -408,7 +410,8 @@ class _Importer:
             if attached:
                 gid = str(self.need("describe-internet-gateways", where, g, "InternetGatewayId"))
                 self.igw_id = gid
-                return {"name": self.nodes.claim(_tag(g), "internet-gateway"), "id": gid}
+                # its name is a service's, not an interface's: the model allows 40 characters
+                return {"name": self.nodes.claim(_tag(g), "internet-gateway", GATEWAY_NAME_MAX), "id": gid}
         raise self.fail("describe-internet-gateways", "InternetGateways",
                         f"no internet gateway attached to {self.vpc_id}: the lab emulates a VPC that reaches the "
                         "internet through one", "attach an internet gateway to the VPC, or dump again: "
@@ -621,7 +624,8 @@ class _Importer:
                                         f"{self.vpc_cidr}", "an edge route table routes blocks of the VPC (a subnet's "
                                         "CIDR) to a firewall endpoint")
             if not t["associations"]:
-                self.notes.append(f"route table {t['id']} ({t['name']}) is associated with nothing: left out")
+                if t is not main:  # every VPC has a main table; unused, it is not worth a note
+                    self.notes.append(f"route table {t['id']} ({t['name']}) is associated with nothing: left out")
                 continue
             if not t["routes"]:
                 t["routes"].append({"destination": str(self.vpc_cidr), "target": "local"})
