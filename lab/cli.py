@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .aws.commands import add_commands as add_aws_commands
 from .cases import CaseError, load_cases, schema_text, select, with_overrides
 from .convert import convert
 from .diagram import write as write_diagram
@@ -593,6 +594,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("new", metavar="NEW_POLICY")
     sp.add_argument("cases", nargs="+", metavar="CASES.yaml")
     case_options(sp)
+    add_aws_commands(add)
     sp = add("build", cmd_build, "build the lab's images (a Debian base with debootstrap if no registry)",
              json_flag=False)
     sp.add_argument("--base-image", help="base image to build from (default debian:bookworm-slim)")
