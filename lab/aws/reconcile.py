@@ -92,6 +92,7 @@ class Reconciler:
         self.progress = Progress(lab_name)
         self.snapshot: Callable[[str], Snapshot] | None = None   # the API's state(region), set by the caller
         self._lock = threading.RLock()      # one lab operation at a time (reconcile, engine checks)
+        self._progress_lock = threading.Lock()  # the progress only: status answers while the lab comes up
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._started: float | None = None
@@ -137,7 +138,7 @@ class Reconciler:
                 raise AwsError("InvalidRequestException", str(e)) from None
 
     def after_commit(self, region: str) -> None:
-        with self._lock:
+        with self._progress_lock:
             self.progress.generation += 1
             self.progress.region = region
             if self._started is None:
@@ -165,7 +166,7 @@ class Reconciler:
                 self._stop.wait(self.settle)
             if self._stop.is_set():
                 return
-            with self._lock:
+            with self._progress_lock:
                 generation, region = self.progress.generation, self.progress.region
             try:
                 self.reconcile(region)
@@ -175,16 +176,16 @@ class Reconciler:
             except Exception as e:  # a bug must not kill the thread: report it and keep serving
                 self._set(state="error", message=f"{type(e).__name__}: {e}")
                 self.log(f"nfwlab serve: unexpected {type(e).__name__}: {e}")
-            with self._lock:
+            with self._progress_lock:
                 self.progress.reconciled = generation
 
     def _set(self, **changes: Any) -> None:
-        with self._lock:
+        with self._progress_lock:
             for k, v in changes.items():
                 setattr(self.progress, k, v)
 
     def status(self) -> dict[str, Any]:
-        with self._lock:
+        with self._progress_lock:
             out = asdict(self.progress)
             out["settled"] = self.progress.settled
             return out

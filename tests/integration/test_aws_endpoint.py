@@ -162,3 +162,14 @@ def test_an_imported_account_runs_and_logs_its_servers(tmp_path: Path, nfwlab_po
         assert alert["src_ip"] == str(nat.private_ip)
         fetched = lab.fetch(server.name, "https://updates.example.com/", timeout=10, local_port=next(nfwlab_ports))
         assert fetched.status == 200, fetched
+        # Out again: the running lab exported, then imported, is the same VPC with the same route tables.
+        exported = tmp_path / "exported"
+        done = subprocess.run([sys.executable, "-m", "lab", "--name", name, "export", "--out", str(exported)],
+                              cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert (exported / "terraform" / "main.tf").read_text().count('resource "aws_instance"') == 2
+        done = subprocess.run([sys.executable, "-m", "lab", "import", str(exported / "describe"), "--out",
+                               str(tmp_path / "again"), "--json"], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        again = load_topology(json.loads(done.stdout)["topology"])
+        assert again.vpc == lab.vpc and again.route_tables.tables == lab.topology.route_tables.tables

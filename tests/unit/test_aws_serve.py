@@ -266,3 +266,85 @@ def test_terraform_example_builds_both_designs_and_destroys(service: Service, tm
     ec2 = client(service, "ec2")
     assert not [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
     assert client(service, "network-firewall").list_firewalls()["Firewalls"] == []
+
+
+def test_the_aws_cli_builds_a_firewall_on_the_endpoint(service: Service) -> None:
+    """The AWS CLI as users run it against the endpoint: EC2 and STS through moto, Network Firewall the lab's,
+    AWS's error codes in its output."""
+    import json
+    import os
+    import subprocess
+    import sys
+    aws = Path(sys.executable).with_name("aws")
+    if not aws.exists():
+        pytest.skip("no AWS CLI beside this Python")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
+
+    def cli(*args: str, ok: bool = True) -> Any:
+        done = subprocess.run([str(aws), *args, "--endpoint-url", service.url, "--region", REGION, "--output",
+                               "json"], env=env, capture_output=True, text=True, timeout=60)
+        if not ok:
+            assert done.returncode != 0
+            return done.stderr
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout or "{}")
+    assert cli("sts", "get-caller-identity")["Account"] == "123456789012"
+    vpc = cli("ec2", "create-vpc", "--cidr-block", "10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = cli("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.0.16.0/28", "--availability-zone",
+                 f"{REGION}a")["Subnet"]["SubnetId"]
+    group = cli("network-firewall", "create-rule-group", "--rule-group-name", "deny", "--type", "STATEFUL",
+                "--capacity", "10", "--rules", 'drop tls $HOME_NET any -> $EXTERNAL_NET 443 (tls.sni; '
+                'content:"blocked.example"; msg:"deny"; sid:1; rev:1;)')["RuleGroupResponse"]["RuleGroupArn"]
+    policy = cli("network-firewall", "create-firewall-policy", "--firewall-policy-name", "p", "--firewall-policy",
+                 json.dumps({"StatelessDefaultActions": ["aws:forward_to_sfe"],
+                             "StatelessFragmentDefaultActions": ["aws:forward_to_sfe"],
+                             "StatefulRuleGroupReferences": [{"ResourceArn": group}]}))
+    arn = policy["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    made = cli("network-firewall", "create-firewall", "--firewall-name", "fw", "--firewall-policy-arn", arn,
+               "--vpc-id", vpc, "--subnet-mappings", f"SubnetId={subnet}")
+    endpoint = made["FirewallStatus"]["SyncStates"][f"{REGION}a"]["Attachment"]["EndpointId"]
+    # EC2 sees the endpoint as AWS shows a firewall's: a Gateway Load Balancer endpoint, so routes can target it.
+    endpoints = cli("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", endpoint)["VpcEndpoints"]
+    assert [e["VpcEndpointType"] for e in endpoints] == ["GatewayLoadBalancer"]
+    described = cli("network-firewall", "describe-firewall", "--firewall-name", "fw")
+    assert described["FirewallStatus"]["Status"] == "READY"
+    cli("network-firewall", "update-firewall-description", "--firewall-name", "fw", "--description", "new",
+        "--update-token", described["UpdateToken"])
+    stale = cli("network-firewall", "update-firewall-description", "--firewall-name", "fw", "--description", "again",
+                "--update-token", described["UpdateToken"], ok=False)
+    assert "InvalidTokenException" in stale
+    in_use = cli("network-firewall", "delete-firewall-policy", "--firewall-policy-arn", arn, ok=False)
+    assert "InvalidOperationException" in in_use
+    bad = cli("network-firewall", "create-rule-group", "--rule-group-name", "bad", "--type", "STATEFUL",
+              "--capacity", "10", "--rules", "drop tls any any -> any 443 (sid:2;", ok=False)
+    assert "InvalidRequestException" in bad and "rule group bad" in bad
+    cli("network-firewall", "delete-firewall", "--firewall-name", "fw")
+    assert cli("network-firewall", "list-firewalls")["Firewalls"] == []
+    assert cli("ec2", "describe-vpc-endpoints")["VpcEndpoints"] == []
+
+
+def test_status_answers_while_the_lab_comes_up(tmp_path: Path) -> None:
+    import threading
+    steps: list[tuple[str, Any]] = []
+    coming_up, release = threading.Event(), threading.Event()
+
+    class SlowLab(RecordingLab):
+        def up(self) -> float:
+            coming_up.set()
+            release.wait(30)
+            return super().up()
+    svc = Service("unit", free_port(), workdir=tmp_path / "serve", settle=0.2,
+                  lab_factory=lambda name, topology, policy_file: SlowLab(steps, name, topology, policy_file),
+                  log=lambda line: None)
+    svc.start()
+    try:
+        _vpc_with_firewall(svc)
+        assert coming_up.wait(30)
+        status = requests.get(svc.url + STATUS_PATH, timeout=2).json()
+        assert not status["settled"] and status["state"] == "waiting"
+        release.set()
+        assert settled(svc)["state"] == "up"
+    finally:
+        release.set()
+        svc.stop()
