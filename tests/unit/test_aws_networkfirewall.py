@@ -1,5 +1,5 @@
 """The lab's Network Firewall API (lab/aws/networkfirewall.py) through real boto3 clients and the AWS CLI, served
-by a tiny HTTP server on 127.0.0.1 (no Docker, no network). The call sequences of the Terraform AWS provider
+by the endpoint `nfwlab serve` runs (lab/aws/serve.py) on 127.0.0.1, with no moto behind it (no Docker). The call sequences of the Terraform AWS provider
 (v5.100) are replayed where it matters: its waiters, its UpdateToken chaining, its logging configuration steps."""
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from werkzeug.serving import make_server
 
 from lab.aws import shapes
 from lab.aws.networkfirewall import AwsError, NetworkFirewallApi, service_model
+from lab.aws.serve import Endpoint as ServeEndpoint
 
 REGION = "ap-northeast-1"
 ZONES = {"subnet-0a01": "ap-northeast-1a", "subnet-0a02": "ap-northeast-1a", "subnet-0c01": "ap-northeast-1c",
@@ -36,34 +37,25 @@ def subnet_zone(region: str, subnet: str) -> str | None:
     return ZONES.get(subnet) if region == REGION else None
 
 
-class Handler(BaseHTTPRequestHandler):
-    """AWS JSON 1.0 over HTTP: X-Amz-Target names the operation, the SigV4 credential scope the region. Every
-    answer is also checked against the operation's output shape (member names and JSON types)."""
+class ShapeChecked:
+    """The API as `nfwlab serve` calls it, with every answer also checked against the operation's output shape
+    (member names and JSON types): a misspelt response field fails the test."""
 
-    server: Any
+    def __init__(self, api: NetworkFirewallApi):
+        self.api = api
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
-        scope = CREDENTIAL.search(self.headers.get("Authorization") or "")
-        try:
-            status, answer = 200, self.server.api.handle(operation, scope.group(1) if scope else "us-east-1",
-                                                         json.loads(body or b"{}"))
-            wrong = [p for p in shapes.problems(service_model().operation_model(operation).output_shape, answer)
-                     if "failed to satisfy constraint" not in p]
-            if wrong:
-                status, answer = 500, {"__type": "InternalServerError", "message": "; ".join(wrong)}
-        except AwsError as e:
-            status, answer = e.status, e.body()
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def handle(self, operation: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+        answer = self.api.handle(operation, region, request)
+        wrong = [p for p in shapes.problems(service_model().operation_model(operation).output_shape, answer)
+                 if "failed to satisfy constraint" not in p]
+        if wrong:
+            raise AwsError("InternalServerError", "; ".join(wrong), 500)
+        return answer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+
+def no_moto(environ: dict[str, Any], start: Any) -> list[bytes]:
+    start("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"only Network Firewall is served in these tests"]
 
 
 @pytest.fixture
@@ -73,16 +65,18 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[Any] = []
 
     def start(**kwargs: Any) -> tuple[NetworkFirewallApi, Any]:
         kwargs.setdefault("subnet_zone", subnet_zone)
         api = NetworkFirewallApi(**kwargs)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.api = api  # type: ignore[attr-defined]
+        # The endpoint `nfwlab serve` runs (lab/aws/serve.py), on a port of its own; no moto behind it.
+        server = make_server("127.0.0.1", 0, no_moto, threaded=True)
+        server.app = ServeEndpoint(ShapeChecked(api), server.server_port, status=dict,  # type: ignore[arg-type]
+                                   moto_app=no_moto)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         servers.append(server)
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+        url = f"http://127.0.0.1:{server.server_port}"
 
         def client(region: str = REGION) -> Any:
             made = boto3.client("network-firewall", endpoint_url=url, region_name=region,
