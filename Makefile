@@ -16,7 +16,7 @@ help:
 	@echo "make docs        redraw the diagrams and live view screenshot (docs/)"
 	@echo "make site        build the documentation site (mkdocs --strict, into .site/)"
 	@echo "make lint        ruff and mypy"
-	@echo "make bench       benchmarks P1-P7, table + bench/results/latest.json (BENCH_FLAGS=--quick)"
+	@echo "make bench       benchmarks P1-P9, table + bench/results/latest.json (BENCH_FLAGS=--quick)"
 	@echo "make lab-down    remove the lab (containers, links, state)"
 	@echo "make test        the whole test suite (unit + real-lab integration; TEST_WORKERS=2 labs at once)"
 	@echo "make unit        unit tests only (no Docker, no root)"

@@ -10,7 +10,8 @@ firewall and with its engine bypassed (bench/throughput.py); P5 deny lists of
 1,000 and 10,000 domains, apply to enforcing (bench/policy.py); P6 `up` for
 1, 10, 25, 50 servers (bench/scale.py); P7 cold image build and the full test
 suite's wall time; P8 regression cases: 200 and 1,000 at once on a running lab,
-repeated, with any case decided wrongly counted (bench/regression.py).
+repeated, with any case decided wrongly counted (bench/regression.py); P9 Terraform against `nfwlab serve`:
+apply until the lab passes traffic, the design switch, destroy (bench/aws_endpoint.py).
 Figures are medians of several runs with min and max.
 --quick runs fewer repetitions (for a look, not for the README).
 """
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aws_endpoint as p9  # noqa: E402
 import policy as p5  # noqa: E402
 import regression as p8  # noqa: E402
 import scale as p6  # noqa: E402
@@ -39,7 +41,7 @@ from lab.lab import build_images  # noqa: E402
 
 TARGETS = {"P1": "<= 3 s", "P2": "<= 100 ms", "P3": "p95 <= 50 ms", "P4": ">= 2 Gbit/s single stream",
            "P5": "10,000 domains <= 2 s", "P6": "<= 0.15 s per server", "P7": "-",
-           "P8": "200 cases <= 10 s, 1,000 <= 30 s, none wrong in 20 runs"}
+           "P8": "200 cases <= 10 s, 1,000 <= 30 s, none wrong in 20 runs", "P9": "-"}
 
 
 def stats(samples: list[float], digits: int = 3) -> dict:
@@ -176,7 +178,8 @@ def main() -> None:
               ("P5", lambda: p5.run([1000, 10000], runs=1 if args.quick else 3)),
               ("P6", lambda: p6.run([1, 10, 25, 50], runs=1 if args.quick else 3)),
               ("P7", lambda: p7_cold_build_and_tests(with_tests=not args.quick)),
-              ("P8", lambda: p8.run({200: 3, 1000: 1} if args.quick else {200: 20, 1000: 5}))]
+              ("P8", lambda: p8.run({200: 3, 1000: 1} if args.quick else {200: 20, 1000: 5})),
+              ("P9", lambda: p9.run(1 if args.quick else 3))]
     for name, step in steps:
         if name in skip:
             continue
@@ -237,6 +240,13 @@ def table(r: dict) -> str:
             rows.append(f"| P8 {int(n):,} regression cases on a running lab | {v['median_s']:.1f} s ({v['min_s']:.1f}-"
                         f"{v['max_s']:.1f}, n={v['runs']}), {v['cases_per_s']} cases/s; wrong {v['wrong']}, "
                         f"undecided {v['undecided']} | {TARGETS['P8'] if n == '200' else ''} |")
+    if "P9" in r and "skipped" not in r["P9"]:
+        t = {k: stats(v, 1) for k, v in r["P9"].items()}
+        rows.append("| P9 `terraform apply` of the example to the lab passing traffic | "
+                    f"{_c(t['apply_to_traffic_s'], digits=1)} (apply itself {t['apply_s']['median']:.1f} s) | - |")
+        rows.append(f"| P9 ... design switch by `terraform apply` to the alert naming server-a | "
+                    f"{_c(t['switch_to_server_alert_s'], digits=1)}; `terraform destroy` to no container "
+                    f"{t['destroy_to_no_container_s']['median']:.1f} s | - |")
     return "\n".join(rows)
 
 

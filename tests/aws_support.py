@@ -40,14 +40,12 @@ def settled(url: str, timeout: float = 30.0) -> dict[str, Any]:
 def terraform_env(folder: Path) -> dict[str, str]:
     """The environment for Terraform: a CLI configuration of the test's own naming the provider mirror (the
     machine's TF_CLI_CONFIG_FILE names a file that does not exist), so `terraform init` works offline."""
-    from lab.aws.terraform import find_provider_mirror
+    from lab.aws.terraform import cli_config, find_provider_mirror
     mirror = find_provider_mirror()
     if shutil.which("terraform") is None or mirror is None:
         pytest.skip("Terraform or the hashicorp/aws provider mirror is not on this machine")
     rc = folder / "terraform.rc"
-    rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n'
-                  '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
-                  '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n')
+    rc.write_text(cli_config(mirror))
     return {**os.environ, "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
 
 
