@@ -42,8 +42,8 @@ def policy_document(snapshot: Snapshot, described: dict[str, Any]) -> dict[str, 
     body = doc.get("FirewallPolicy") or doc.get("FirewallPolicyV2") or {}
     arns = [ref.get("ResourceArn") for key in ("StatelessRuleGroupReferences", "StatefulRuleGroupReferences")
             for ref in body.get(key) or []]
-    arns += [entry.get("ResourceArn") for entry in body.get("FirewallRuleGroupEntries") or []
-             if entry.get("ResourceArn")]
+    arns += [entry.get("ResourceArn") for key in ("FirewallRuleGroupEntries", "IpsRuleGroupEntries")
+             for entry in body.get(key) or [] if entry.get("ResourceArn")]
     doc["RuleGroups"] = [{k: v for k, v in by_arn[a].items() if k != "UpdateToken"} for a in arns if a in by_arn]
     return doc
 

@@ -348,3 +348,23 @@ def test_status_answers_while_the_lab_comes_up(tmp_path: Path) -> None:
     finally:
         release.set()
         svc.stop()
+
+
+def test_a_next_generation_policy_is_checked_with_both_sections_groups() -> None:
+    """The lab's one-file form of a V2 policy carries the groups of its firewall section and of its IPS section."""
+    from lab.aws.reconcile import parse_any_policy, policy_document
+
+    def group(name: str, kind: str, rules: str) -> dict[str, Any]:
+        return {"RuleGroupResponse": {"RuleGroupName": name, "Type": kind, "Capacity": 10,
+                                      "RuleGroupArn": f"arn:aws:network-firewall:{REGION}:123456789012:"
+                                                      f"stateful-rulegroup/{name}"},
+                "RuleGroup": {"RulesSource": {"RulesString": rules}}, "UpdateToken": "t"}
+    ips = group("ips", "STATEFUL", 'alert tls $HOME_NET any -> any any (tls.sni; content:"x.example"; '
+                'msg:"seen"; sid:9; rev:1;)')
+    described = {"UpdateToken": "t", "FirewallPolicyV2Response": {"FirewallPolicyV2Name": "ng"},
+                 "FirewallPolicyV2": {"FirewallDefaultAction": "ACCEPT", "PolicyMode": "ENFORCE",
+                                      "IpsRuleGroupEntries": [{"ResourceArn": ips["RuleGroupResponse"]["RuleGroupArn"]}]}}
+    doc = policy_document({"rule_groups": [ips]}, described)
+    assert [g["RuleGroupResponse"]["RuleGroupName"] for g in doc["RuleGroups"]] == ["ips"]
+    assert "UpdateToken" not in doc and all("UpdateToken" not in g for g in doc["RuleGroups"])
+    assert parse_any_policy(doc, "ng").kind == "next-generation"
