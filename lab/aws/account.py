@@ -21,7 +21,15 @@ from ..model import RESERVED_NAMES, parse_topology, validate_domain
 from ..nextgen import parse_nextgen
 from ..policy import RuleGroup, parse_any_group, parse_policy
 from ..stateless import StatelessGroup
-from .dump import EC2_CALLS, FIREWALL_CALLS, OPTIONAL_EC2_CALLS, OPTIONAL_FIREWALL_CALLS, RULE_GROUPS, Dump
+from .dump import (
+    EC2_CALLS,
+    FIREWALL_CALLS,
+    OPTIONAL_EC2_CALLS,
+    OPTIONAL_FIREWALL_CALLS,
+    RULE_GROUPS,
+    Dump,
+    rule_group_references,
+)
 
 NODE_NAME_MAX, SUBNET_NAME_MAX, TABLE_NAME_MAX = 15, 12, 63  # lab/model.py's limits (route tables: the lab's own)
 INTERNET = {"cidr": "203.0.113.0/24", "web_server": "203.0.113.10"}
@@ -710,16 +718,14 @@ class _Importer:
             arn = response.get("FirewallPolicyV2Arn")
             body = doc["FirewallPolicyV2"]
             refs = [(f"FirewallPolicyV2.{key}[{i}].ResourceArn", e.get("ResourceArn"))
-                    for key in ("FirewallRuleGroupEntries", "IpsRuleGroupEntries")
-                    for i, e in enumerate(body.get(key) or []) if isinstance(e, dict) and "ResourceArn" in e]
+                    for key, i, e in rule_group_references(body, True) if "ResourceArn" in e]
         elif "FirewallPolicy" in doc:
             kind, body_key, name_key, response = "classic", "FirewallPolicy", "FirewallPolicyName", \
                 doc.get("FirewallPolicyResponse") or {}
             arn = response.get("FirewallPolicyArn")
             body = doc["FirewallPolicy"]
             refs = [(f"FirewallPolicy.{key}[{i}].ResourceArn", e.get("ResourceArn"))
-                    for key in ("StatelessRuleGroupReferences", "StatefulRuleGroupReferences")
-                    for i, e in enumerate(body.get(key) or []) if isinstance(e, dict)]
+                    for key, i, e in rule_group_references(body, False)]
         else:
             raise self.fail(call, "", f"neither FirewallPolicy nor FirewallPolicyV2 (keys: {sorted(doc)[:5]})",
                             self.hint(call))

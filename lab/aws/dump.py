@@ -37,3 +37,18 @@ OPTIONAL_EC2_CALLS = ("describe-network-interfaces",)
 FIREWALL_CALLS = ("describe-firewall", "describe-firewall-policy")
 RULE_GROUPS = "describe-rule-group"
 OPTIONAL_FIREWALL_CALLS = ("describe-logging-configuration",)
+
+# The lists of a firewall policy's document that reference rule groups: a Classic policy's (FirewallPolicy)
+# stateless and stateful references, a Next Generation policy's (FirewallPolicyV2) firewall and IPS sections.
+REFERENCE_LISTS = {False: ("StatelessRuleGroupReferences", "StatefulRuleGroupReferences"),
+                   True: ("FirewallRuleGroupEntries", "IpsRuleGroupEntries")}
+
+
+def rule_group_references(body: Any, v2: bool) -> list[tuple[str, int, dict[str, Any]]]:
+    """(list, index, entry) for every rule group entry of a policy's document (`body`: the FirewallPolicy or
+    FirewallPolicyV2 object). A Next Generation entry may be an inline group, with no ResourceArn."""
+    if not isinstance(body, dict):
+        return []
+    return [(key, i, entry) for key in REFERENCE_LISTS[v2] for i, entry in enumerate(body.get(key) or [])
+            if isinstance(entry, dict)]
+

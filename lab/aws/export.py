@@ -29,7 +29,7 @@ from ..nextgen import is_nextgen, load_any_policy
 from ..policy import DEFAULT_ORDER, STRICT_ORDER, parse_any_group, rules_file_policy
 from ..routing import route_table_json
 from ..stateless import StatelessGroup, is_stateless
-from .dump import RULE_GROUPS, Dump
+from .dump import REFERENCE_LISTS, RULE_GROUPS, Dump, rule_group_references
 
 DEFAULT_ACCOUNT = "123456789012"
 FORWARD = ["aws:forward_to_sfe"]
@@ -298,14 +298,9 @@ def _lone_group_policy(name: str, entry: dict[str, Any]) -> dict[str, Any]:
 def _references(data: dict[str, Any]) -> list[str]:
     """The names of the rule groups a policy document references (Classic or Next Generation)."""
     out: list[str] = []
-    if is_nextgen(data):
-        body = data.get("FirewallPolicyV2") or {}
-        entries = (body.get("FirewallRuleGroupEntries") or []) + (body.get("IpsRuleGroupEntries") or [])
-    else:
-        body = data.get("FirewallPolicy") or {}
-        entries = (body.get("StatelessRuleGroupReferences") or []) + (body.get("StatefulRuleGroupReferences") or [])
-    for e in entries:
-        ref = e.get("ResourceArn") or e.get("RuleGroupName") if isinstance(e, dict) else None
+    v2 = is_nextgen(data)
+    for _, _, e in rule_group_references(data.get("FirewallPolicyV2" if v2 else "FirewallPolicy"), v2):
+        ref = e.get("ResourceArn") or e.get("RuleGroupName")
         if isinstance(ref, str) and arn_name(ref) not in out:
             out.append(arn_name(ref))
     return out
@@ -380,10 +375,8 @@ def _policy_parts(document: dict[str, Any], region: str, account: str
     arns = {e["RuleGroupName"]: nfw_arn(region, account, group_arn_kind(e["RuleGroupResponse"]["Type"]),
                                         e["RuleGroupName"]) for e in entries}
     body = copy.deepcopy(document[key])
-    if v2:
-        lists = ("FirewallRuleGroupEntries", "IpsRuleGroupEntries")
-    else:
-        lists = ("StatelessRuleGroupReferences", "StatefulRuleGroupReferences")
+    lists = REFERENCE_LISTS[v2]
+    if not v2:
         body.setdefault("StatelessDefaultActions", list(FORWARD))
         body.setdefault("StatelessFragmentDefaultActions", list(FORWARD))
     for lst in lists:

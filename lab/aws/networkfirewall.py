@@ -34,6 +34,7 @@ from botocore.model import ServiceModel  # type: ignore[import-untyped, unused-i
 
 from ..limits import MAX_CAPACITY
 from . import shapes
+from .dump import rule_group_references
 
 Snapshot = dict[str, Any]
 Json = dict[str, Any]
@@ -160,12 +161,8 @@ def _consumed(body: Json) -> int:
 
 def _references(policy: Json) -> list[str]:
     """The rule group ARNs a policy references (inline Next Generation groups have none)."""
-    doc = policy["document"]
-    if policy["v2"]:
-        entries = (doc.get("FirewallRuleGroupEntries") or []) + (doc.get("IpsRuleGroupEntries") or [])
-    else:
-        entries = (doc.get("StatelessRuleGroupReferences") or []) + (doc.get("StatefulRuleGroupReferences") or [])
-    return [e["ResourceArn"] for e in entries if e.get("ResourceArn")]
+    return [e["ResourceArn"] for _, _, e in rule_group_references(policy["document"], policy["v2"])
+            if e.get("ResourceArn")]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from ..model import parse_topology
 from ..nextgen import is_nextgen, parse_nextgen
 from ..policy import parse_any_group, parse_policy
 from .account import import_dump
-from .dump import Dump
+from .dump import Dump, rule_group_references
 from .networkfirewall import AwsError
 
 Snapshot = dict[str, Any]
@@ -39,11 +39,9 @@ def policy_document(snapshot: Snapshot, described: dict[str, Any]) -> dict[str, 
     references (their describe-rule-group answers) under RuleGroups."""
     by_arn = {g["RuleGroupResponse"]["RuleGroupArn"]: g for g in snapshot["rule_groups"]}
     doc = {k: v for k, v in described.items() if k != "UpdateToken"}
-    body = doc.get("FirewallPolicy") or doc.get("FirewallPolicyV2") or {}
-    arns = [ref.get("ResourceArn") for key in ("StatelessRuleGroupReferences", "StatefulRuleGroupReferences")
-            for ref in body.get(key) or []]
-    arns += [entry.get("ResourceArn") for key in ("FirewallRuleGroupEntries", "IpsRuleGroupEntries")
-             for entry in body.get(key) or [] if entry.get("ResourceArn")]
+    v2 = is_nextgen(doc)
+    arns = [e.get("ResourceArn") for _, _, e in rule_group_references(doc.get("FirewallPolicyV2" if v2 else
+                                                                               "FirewallPolicy"), v2)]
     doc["RuleGroups"] = [{k: v for k, v in by_arn[a].items() if k != "UpdateToken"} for a in arns if a in by_arn]
     return doc
 
