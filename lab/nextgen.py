@@ -48,6 +48,7 @@ from .policy import (
     _variables,
     group_file,
     load_policy,
+    parse_policy,
     parse_rule_group,
     render,
 )
@@ -766,6 +767,12 @@ def load_any_policy(path: str | Path, extra: Sequence[str | Path] = ()) -> AnyPo
                 if isinstance(gdata, dict) else None) or Path(p).stem
         available[name] = (str(p), gdata)
     return parse_nextgen(data, str(path), available, path.parent)
+
+
+def parse_any_policy(data: Any, source: str) -> AnyPolicy:
+    """A Classic or a Next Generation policy from a document in the lab's one-file form (its rule groups under
+    RuleGroups), whichever it holds."""
+    return parse_nextgen(data, source, {}, None) if is_nextgen(data) else parse_policy(data, source)
 
 
 def render_any(policy: AnyPolicy, vpc_cidr: str) -> Rendered:

@@ -12,7 +12,6 @@ call with AWS's error code and a message naming the rule; nothing changes.
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +19,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError, LabError
 from ..model import parse_topology
-from ..nextgen import is_nextgen, parse_nextgen
-from ..policy import parse_any_group, parse_policy
-from .account import import_dump
+from ..nextgen import is_nextgen, parse_any_policy
+from ..policy import parse_any_group
+from .account import Imported, import_dump, write_imported
 from .dump import Dump, rule_group_references
 from .networkfirewall import AwsError
 
@@ -46,16 +43,13 @@ def policy_document(snapshot: Snapshot, described: dict[str, Any]) -> dict[str, 
     return doc
 
 
-def parse_any_policy(doc: dict[str, Any], source: str) -> Any:
-    return parse_nextgen(doc, source, {}, None) if is_nextgen(doc) else parse_policy(doc, source)
-
-
 def _policy_name(described: dict[str, Any]) -> str:
     response = described.get("FirewallPolicyResponse") or described.get("FirewallPolicyV2Response") or {}
     return str(response.get("FirewallPolicyName") or response.get("FirewallPolicyV2Name") or "")
 
 
-def _policy_arn(described: dict[str, Any]) -> str:
+def policy_arn(described: dict[str, Any]) -> str:
+    """The ARN of a describe-firewall-policy (or -v2) answer."""
     response = described.get("FirewallPolicyResponse") or described.get("FirewallPolicyV2Response") or {}
     return str(response.get("FirewallPolicyArn") or response.get("FirewallPolicyV2Arn") or "")
 
@@ -121,7 +115,7 @@ class Reconciler:
                 policy = parse_any_policy(policy_document(snapshot, described), f"firewall policy {name}")
             except ConfigError as e:
                 raise AwsError("InvalidRequestException", str(e)) from None
-            if _policy_arn(described) in used:
+            if policy_arn(described) in used:
                 self._engine_check(policy)
 
     def _engine_check(self, policy: Any) -> None:
@@ -197,28 +191,16 @@ class Reconciler:
                 self._down("the firewall was deleted" if self._lab is not None else "no firewall yet")
                 return
             dump = self.collect(region or "", snapshot)
-            try:
+            try:  # the import checks the topology and the policy as the lab will
                 imported = import_dump(dump, f"nfwlab serve ({region})")
-                topology = parse_topology(imported.topology, "the endpoint's VPC")
-                policy_doc = imported.policy
-                parse_any_policy(policy_doc, "the firewall's policy")
             except ConfigError as e:
                 # A VPC still being built (a route to a NAT gateway not made yet, say): wait for the next change.
                 self._set(state="waiting" if self._lab is None else "up", message=f"waiting: {e}")
                 self.log(f"nfwlab serve: not complete yet: {e}")
                 return
-            self._apply(topology, imported.topology, policy_doc, imported.notes)
+            self._apply(imported)
 
-    def _write(self, topology_data: dict[str, Any], policy_doc: dict[str, Any]) -> tuple[Path, Path]:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        topology_file, policy_file = self.workdir / "topology.yaml", self.workdir / "policy.json"
-        header = "# Written by `nfwlab serve` from the endpoint's state (EC2 and Network Firewall).\n"
-        topology_file.write_text(header + yaml.safe_dump(topology_data, sort_keys=False))
-        policy_file.write_text(json.dumps(policy_doc, indent=2, default=str) + "\n")
-        return topology_file, policy_file
-
-    def _apply(self, topology: Any, topology_data: dict[str, Any], policy_doc: dict[str, Any],
-               notes: list[str]) -> None:
+    def _apply(self, imported: Imported) -> None:
         steps: list[str] = []
 
         def step(what: str, fn: Callable[[], Any]) -> None:
@@ -227,15 +209,17 @@ class Reconciler:
             steps.append(f"{what} ({time.monotonic() - started:.1f} s)")
             self.log(f"nfwlab serve: {steps[-1]}")
 
-        lab = self._lab
+        lab, policy_doc = self._lab, imported.policy
+        topology = parse_topology(imported.topology, "the endpoint's VPC")
         if lab is not None and lab.vpc.internet != topology.vpc.internet \
                 and replace(topology.vpc, internet=lab.vpc.internet) == lab.vpc:
             # The internet's names come from the policy: a running lab keeps serving its own (changing them
             # restarts the internet node); names a later policy adds are served once the lab is rebuilt.
-            topology_data = {**topology_data, "internet": {**topology_data["internet"],
-                                                           "domains": list(lab.vpc.internet.domains)}}
-            topology = parse_topology(topology_data, "the endpoint's VPC")
-        topology_file, policy_file = self._write(topology_data, policy_doc)
+            imported = replace(imported, topology={**imported.topology, "internet": {
+                **imported.topology["internet"], "domains": list(lab.vpc.internet.domains)}})
+            topology = parse_topology(imported.topology, "the endpoint's VPC")
+        # The files the lab runs from, as `nfwlab import` writes them (they also run with `nfwlab up`).
+        topology_file, policy_file = write_imported(imported, self.workdir, "endpoint", force=True)
         kind_changed = lab is not None and is_nextgen(policy_doc) != is_nextgen(self._applied_policy or {})
         if lab is not None and (lab.vpc != topology.vpc or kind_changed):
             why = "the VPC changed" if lab.vpc != topology.vpc else "the policy changed kind"
@@ -255,7 +239,7 @@ class Reconciler:
                 step("policy applied live", lambda: lab.apply_policy(policy_file))
                 self._applied_policy = copy.deepcopy(policy_doc)
         self._set(state="up", message=f"lab {self.progress.lab} is up" + ("" if steps else " (nothing to change)"),
-                  topology_file=str(topology_file), policy_file=str(policy_file), notes=list(notes),
+                  topology_file=str(topology_file), policy_file=str(policy_file), notes=list(imported.notes),
                   actions=steps or self.progress.actions)
 
     def _down(self, why: str) -> None:

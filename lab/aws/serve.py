@@ -186,6 +186,8 @@ def collector(url: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """Reads the account back as `scripts/aws-dump.sh` does, through the endpoint itself with boto3."""
     import boto3
 
+    from .reconcile import policy_arn
+
     def collect(region: str, snapshot: dict[str, Any]) -> dict[str, Any]:
         ec2 = boto3.client("ec2", endpoint_url=url, region_name=region, aws_access_key_id="nfwlab",
                            aws_secret_access_key="nfwlab")
@@ -208,10 +210,7 @@ def collector(url: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
             "describe-firewall": snapshot["firewalls"][0],
         }
         arn = snapshot["firewalls"][0]["Firewall"]["FirewallPolicyArn"]
-        dump["describe-firewall-policy"] = next(
-            (p for p in snapshot["policies"] if arn in (
-                (p.get("FirewallPolicyResponse") or {}).get("FirewallPolicyArn"),
-                (p.get("FirewallPolicyV2Response") or {}).get("FirewallPolicyV2Arn"))), {})
+        dump["describe-firewall-policy"] = next((p for p in snapshot["policies"] if policy_arn(p) == arn), {})
         dump["describe-rule-group"] = snapshot["rule_groups"]
         return dump
     return collect

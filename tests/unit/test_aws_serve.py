@@ -352,7 +352,8 @@ def test_status_answers_while_the_lab_comes_up(tmp_path: Path) -> None:
 
 def test_a_next_generation_policy_is_checked_with_both_sections_groups() -> None:
     """The lab's one-file form of a V2 policy carries the groups of its firewall section and of its IPS section."""
-    from lab.aws.reconcile import parse_any_policy, policy_document
+    from lab.aws.reconcile import policy_document
+    from lab.nextgen import parse_any_policy
 
     def group(name: str, kind: str, rules: str) -> dict[str, Any]:
         return {"RuleGroupResponse": {"RuleGroupName": name, "Type": kind, "Capacity": 10,
