@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..documents import read_document
 from ..errors import ConfigError, StateError
 
 
@@ -42,17 +43,20 @@ def cmd_import(args: Any) -> int:
     source = Path(args.source)
     if args.terraform:
         from .terraform import dump_from_terraform
-        try:
-            document = json.loads(sys.stdin.read() if args.source == "-" else source.read_text())
-        except OSError as e:
-            raise ConfigError(f"{source}: {e.strerror}", "give the file `terraform show -json` wrote") from None
-        except ValueError as e:
-            raise ConfigError(f"{source}: not JSON ({e})", "write it with `terraform show -json [PLANFILE] > "
-                              "FILE`") from None
+        if args.source == "-":
+            try:
+                document = json.loads(sys.stdin.read())
+            except ValueError as e:
+                raise ConfigError(f"standard input: not JSON ({e})", "pipe `terraform show -json [PLANFILE]` "
+                                  "into it") from None
+        else:
+            document = read_document(source, "`terraform show -json` output")
         dump = dump_from_terraform(document, str(source))
     else:
         dump = load_dump(source)
-    name = args.out_name or (source.stem if args.terraform else source.resolve().name)
+    # standard input has no name to lend the files: they are named after Terraform
+    default_name = ("terraform" if args.source == "-" else source.stem) if args.terraform else source.resolve().name
+    name = args.out_name or default_name
     imported = import_dump(dump, str(source), vpc_id=args.vpc_id, name=name)
     topology, policy = write_imported(imported, Path(args.out), name, force=args.force)
     if args.json:

@@ -701,3 +701,26 @@ def test_a_managed_rule_group_is_refused():
         f"arn:aws:network-firewall:{REGION}:aws-managed:stateful-rulegroup/ThreatSignaturesBotnetActionOrder")
     with pytest.raises(ConfigError, match="is not a rule group of this configuration"):
         dump_from_terraform(doc, "x.json")
+
+
+def test_nfwlab_import_reads_terraform_from_a_file_and_from_standard_input(tmp_path, monkeypatch, capsys):
+    import io
+
+    from lab.cli import main
+    from lab.model import load_topology
+    # the state with an Elastic IP outside the lab's internet block (203.0.113.0/24), so it runs as a lab
+    text = json.dumps(state()).replace("203.0.113.7", "198.51.100.7")
+    shown = tmp_path / "state.json"
+    shown.write_text(text)
+    assert main(["import", "--terraform", str(shown), "--out", str(tmp_path / "a"), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert Path(written["topology"]).name == "state.yaml"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["import", "--terraform", "-", "--out", str(tmp_path / "b"), "--json"]) == 0
+    assert Path(json.loads(capsys.readouterr().out)["topology"]).name == "terraform.yaml"
+    from_file = load_topology(tmp_path / "a" / "state.yaml")
+    from_stdin = load_topology(tmp_path / "b" / "terraform.yaml")
+    assert from_file.vpc == from_stdin.vpc and from_file.route_tables.tables == from_stdin.route_tables.tables
+    (tmp_path / "broken.json").write_text("{")
+    assert main(["import", "--terraform", str(tmp_path / "broken.json"), "--out", str(tmp_path / "c")]) == 2
+    assert "broken.json: not valid JSON" in capsys.readouterr().err
