@@ -19,6 +19,7 @@ import requests
 from lab import Lab
 from lab.aws.serve import STATUS_PATH
 from lab.aws.terraform import cli_config, find_provider_mirror
+from lab.wait import Wait
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "bench-tf"
@@ -31,20 +32,14 @@ def _port() -> int:
 
 
 def _settled(url: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = requests.get(url + STATUS_PATH, timeout=10).json()
-        if status["settled"] and status["state"] != "error":
-            return status
-        assert time.monotonic() < deadline, f"the endpoint did not settle: {status}"
-        time.sleep(0.05)
+    def status() -> dict | None:
+        answer = requests.get(url + STATUS_PATH, timeout=10).json()
+        return answer if answer["settled"] and answer["state"] != "error" else None
+    return Wait(f"the endpoint {url} to settle", timeout).until(status)
 
 
-def _until(check, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def _until(what: str, check, timeout: float = 120) -> None:
+    Wait(what, timeout).until(check)
 
 
 def one_run(work: Path, env: dict) -> dict:
@@ -55,7 +50,7 @@ def one_run(work: Path, env: dict) -> dict:
                                "--settle", "0.5"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     tf = ["terraform", "-chdir=" + str(work)]
     try:
-        _until(lambda: _answers(url), 60)
+        _until(f"nfwlab serve to answer on {url}", lambda: _answers(url), 60)
         for f in (work / "terraform.tfstate", work / "terraform.tfstate.backup"):
             f.unlink(missing_ok=True)
         t0 = time.monotonic()
@@ -64,7 +59,8 @@ def one_run(work: Path, env: dict) -> dict:
         applied = time.monotonic() - t0
         _settled(url)
         lab = Lab(NAME)
-        _until(lambda: lab.fetch("server-a", "http://allowed.example/", timeout=2).ok)
+        _until("server-a's allowed request to pass", lambda: lab.fetch("server-a", "http://allowed.example/",
+                                                                       timeout=2).ok)
         passing = time.monotonic() - t0
 
         t1 = time.monotonic()
@@ -81,7 +77,7 @@ def one_run(work: Path, env: dict) -> dict:
         subprocess.run([*tf, "destroy", "-auto-approve", "-input=false", f"-var=endpoint={url}"], env=env,
                        check=True, capture_output=True)
         _settled(url)
-        _until(lambda: not lab.docker.containers(NAME))
+        _until("the lab's containers to go", lambda: not lab.docker.containers(NAME))
         destroyed = time.monotonic() - t2
         return {"apply_s": applied, "apply_to_traffic_s": passing, "switch_apply_s": switch_applied,
                 "switch_to_server_alert_s": switched, "destroy_to_no_container_s": destroyed}

@@ -27,6 +27,7 @@ from lab import Lab
 from lab.aws.serve import STATUS_PATH
 from lab.model import load_topology
 from lab.pytest_plugin import worker_lab_name
+from lab.wait import Wait
 
 NAT_GATEWAY, SERVER_A = "10.0.13.92", "10.0.136.108"
 DENIED = "https://blocked.example/"
@@ -41,17 +42,15 @@ class Served:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lab", "--name", name, "serve", "--port", str(self.port), "--settle", "0.5"],
             stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"nfwlab serve exited {self.process.returncode}:\n{log.read_text()}")
-            try:
-                requests.get(self.url + STATUS_PATH, timeout=2)
-                return
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"nfwlab serve did not answer in 60 s:\n{log.read_text()}") from None
-                time.sleep(0.2)
+        Wait(f"nfwlab serve to answer on {self.url}", 60, interval=0.2).until(self.answers, log.read_text)
+
+    def answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"nfwlab serve exited {self.process.returncode}:\n{self.log.read_text()}")
+        try:
+            return requests.get(self.url + STATUS_PATH, timeout=2).ok
+        except requests.ConnectionError:
+            return False
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name="ap-northeast-1",

@@ -7,19 +7,17 @@ dump_from_lab's. The importer (lab/aws/account.py) closes the circle: lab -> dum
 import copy
 import ipaddress
 import json
-import os
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from aws_support import needs_terraform, offline_provider, terraform, terraform_env
 
 from lab.aws.dump import EC2_CALLS, FIREWALL_CALLS, RULE_GROUPS
 from lab.aws.export import dump_from_lab, policy_document, terraform_from_lab, write_dump
-from lab.aws.terraform import cli_config, dump_from_terraform, find_provider_mirror
+from lab.aws.terraform import dump_from_terraform
 from lab.errors import ConfigError
 from lab.model import load_topology, parse_topology
 from lab.nextgen import load_any_policy, parse_nextgen, render_any
@@ -349,38 +347,9 @@ def test_a_table_with_two_endpoints_gets_one_aws_route_per_route():
 # --------------------------------------------------------------------------
 # Terraform's own verdict, and the plan read back
 # --------------------------------------------------------------------------
-TERRAFORM = shutil.which("terraform")
-MIRROR = find_provider_mirror()
-needs_terraform = pytest.mark.skipif(TERRAFORM is None or MIRROR is None,
-                                     reason="needs the terraform binary and a hashicorp/aws 5.x provider mirror")
-PROVIDER = """provider "aws" {
-  region                      = "ap-northeast-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  endpoints {
-    ec2             = "http://127.0.0.1:9"
-    networkfirewall = "http://127.0.0.1:9"
-    sts             = "http://127.0.0.1:9"
-  }
-}
-"""
 # module name -> (topology, policy file); the mixed policy is written by the fixture
 MODULES = {"nat_first": (NAT_FIRST, STRICT_ALLOW), "firewall_first": (FIREWALL_FIRST, DENY_DOMAINS),
            "multi_az": (MULTI_AZ, STRICT_ALLOW), "split": ("split", "mixed")}
-
-
-def terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    env.update({"TF_CLI_CONFIG_FILE": str(workdir / "cli.tfrc"), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
-                "CHECKPOINT_DISABLE": "1", "TF_DATA_DIR": str(workdir / ".terraform")})
-    done = subprocess.run([str(TERRAFORM), f"-chdir={workdir}", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, f"terraform {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -389,9 +358,9 @@ def exported(tmp_path_factory):
     `terraform show -json` prints it: one init, one validate, one plan for all modules (and the HCL is as
     `terraform fmt` writes it)."""
     workdir = tmp_path_factory.mktemp("terraform")
-    (workdir / "cli.tfrc").write_text(cli_config(MIRROR))
+    env = terraform_env(workdir)
     (workdir / "mixed.yaml").write_text(MIXED_POLICY)
-    cases, calls = {}, [PROVIDER]
+    cases, calls = {}, [offline_provider('"ap-northeast-1"')]
     for name, (topo_path, policy_path) in MODULES.items():
         topo = parse_topology(split_topology(), "split") if topo_path == "split" else load_topology(topo_path)
         doc = policy_document(workdir / "mixed.yaml" if policy_path == "mixed" else policy_path)
@@ -401,14 +370,13 @@ def exported(tmp_path_factory):
         calls.append(f'module "{name}" {{\n  source = "./{name}"\n  ami    = "ami-0123456789abcdef0"\n}}\n')
     (workdir / "main.tf").write_text("\n".join(calls))
     timings = {}
-    for step in (("fmt", "-check", "-recursive", "-no-color"), ("init", "-input=false", "-no-color"),
-                 ("validate", "-no-color"),
-                 ("plan", "-input=false", "-no-color", "-out=plan.bin"), ("show", "-json", "plan.bin")):
+    for step in (("fmt", "-check", "-recursive"), ("init", "-input=false"), ("validate",),
+                 ("plan", "-input=false", "-out=plan.bin"), ("show", "-json", "plan.bin")):
         start = time.monotonic()
-        done = terraform(workdir, *step)
+        shown = terraform(workdir, env, *step)
         timings[step[0]] = round(time.monotonic() - start, 1)
     print(f"terraform timings (s): {timings}")
-    return cases, json.loads(done.stdout)
+    return cases, json.loads(shown)
 
 
 def facts(dump: dict) -> dict:

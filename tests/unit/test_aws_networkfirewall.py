@@ -7,14 +7,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from aws_support import aws_cli
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
@@ -682,16 +681,11 @@ def test_concurrent_changes(endpoint: Endpoint) -> None:
 
 
 def test_aws_cli(endpoint: Endpoint) -> None:
-    aws = Path(sys.executable).with_name("aws")
-    if not aws.exists():
-        pytest.skip("no AWS CLI beside this Python")
     _, nfw = endpoint()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CONFIG_FILE": "/dev/null",
-           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
+    aws = aws_cli(nfw.url, REGION)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(aws), "network-firewall", *args, "--endpoint-url", nfw.url, "--region", REGION,
-                               "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        return aws("network-firewall", *args)
     created = cli("create-rule-group", "--rule-group-name", "cli", "--type", "STATEFUL", "--capacity", "10",
                   "--rules", "pass tls any any -> any 443 (tls.sni; content:\"example.com\"; sid:1;)")
     assert created.returncode == 0, created.stderr

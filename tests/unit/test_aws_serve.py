@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from aws_support import ROOT, example_copy, free_port, targets, terraform, terraform_env
+from aws_support import ROOT, aws_cli, example_copy, free_port, targets, terraform, terraform_env
 from aws_support import settled as settled_at
 from botocore.exceptions import ClientError
 
@@ -272,18 +272,10 @@ def test_the_aws_cli_builds_a_firewall_on_the_endpoint(service: Service) -> None
     """The AWS CLI as users run it against the endpoint: EC2 and STS through moto, Network Firewall the lab's,
     AWS's error codes in its output."""
     import json
-    import os
-    import subprocess
-    import sys
-    aws = Path(sys.executable).with_name("aws")
-    if not aws.exists():
-        pytest.skip("no AWS CLI beside this Python")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CONFIG_FILE": "/dev/null",
-           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
+    aws = aws_cli(service.url, REGION)
 
     def cli(*args: str, ok: bool = True) -> Any:
-        done = subprocess.run([str(aws), *args, "--endpoint-url", service.url, "--region", REGION, "--output",
-                               "json"], env=env, capture_output=True, text=True, timeout=60)
+        done = aws(*args)
         if not ok:
             assert done.returncode != 0
             return done.stderr

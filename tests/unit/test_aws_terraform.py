@@ -8,24 +8,17 @@ would (a dynamic block, an expression that names no zone). A state is written ou
 need AWS."""
 import copy
 import json
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from aws_support import MIRROR, needs_terraform, offline_provider, terraform, terraform_env
 
 from lab.aws import terraform as tf
 from lab.aws.dump import EC2_CALLS, FIREWALL_CALLS, RULE_GROUPS
 from lab.aws.terraform import cli_config, dump_from_terraform, find_provider_mirror
 from lab.errors import ConfigError
 from lab.model import parse_topology
-
-TERRAFORM = shutil.which("terraform")
-MIRROR = find_provider_mirror()
-needs_terraform = pytest.mark.skipif(TERRAFORM is None or MIRROR is None,
-                                     reason="needs the terraform binary and a hashicorp/aws 5.x provider mirror")
 
 MAIN_TF = r'''
 terraform {
@@ -39,21 +32,7 @@ variable "region" {
   default = "eu-west-1"
 }
 
-provider "aws" {
-  region                      = var.region
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  endpoints {
-    ec2             = "http://127.0.0.1:9"
-    networkfirewall = "http://127.0.0.1:9"
-    sts             = "http://127.0.0.1:9"
-  }
-}
-
+''' + offline_provider("var.region") + r'''
 locals {
   zones = { a = "eu-west-1a", b = "eu-west-1b" }
 }
@@ -322,33 +301,22 @@ output "subnet_id" { value = aws_subnet.private.id }
 EXTRA_RULES = 'drop tcp $HOME_NET any -> any 23 (msg:"no telnet"; sid:2001; rev:1;)\n'
 
 
-def terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    env.update({"TF_CLI_CONFIG_FILE": str(workdir / "cli.tfrc"), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
-                "CHECKPOINT_DISABLE": "1"})
-    done = subprocess.run([str(TERRAFORM), f"-chdir={workdir}", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, f"terraform {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory) -> dict:
     """`terraform show -json` of the configuration's plan (one init, one plan for every test here)."""
     workdir = tmp_path_factory.mktemp("plan")
-    (workdir / "cli.tfrc").write_text(cli_config(MIRROR))
+    env = terraform_env(workdir)
     (workdir / "main.tf").write_text(MAIN_TF)
     (workdir / "extra.rules").write_text(EXTRA_RULES)
     (workdir / "app").mkdir()
     (workdir / "app" / "main.tf").write_text(APP_TF)
     timings = {}
-    for step in (("init", "-input=false", "-no-color"), ("plan", "-input=false", "-no-color", "-out=plan.bin"),
-                 ("show", "-json", "plan.bin")):
+    for step in (("init", "-input=false"), ("plan", "-input=false", "-out=plan.bin"), ("show", "-json", "plan.bin")):
         start = time.monotonic()
-        done = terraform(workdir, *step)
+        shown = terraform(workdir, env, *step)
         timings[step[0]] = round(time.monotonic() - start, 1)
     print(f"terraform timings (s): {timings}")
-    return json.loads(done.stdout)
+    return json.loads(shown)
 
 
 @pytest.fixture(scope="module")
