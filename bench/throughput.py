@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""P4: TCP throughput server -> internet through the inline firewall, and with its engine bypassed.
+"""P4: TCP throughput server -> internet through the inline firewall, with and without flow bypass, and the
+bare path (the same hops with the engine out of the path).
 
     .venv/bin/python bench/throughput.py [--seconds 5] [--runs 3] [--out bench/results/throughput.json]
 
-Lab `bench-tput` in firewall-first (server-a -> firewall -> NAT gateway ->
-internet gateway -> internet), iperf3 from server-a to the internet node's
-203.0.113.10, MTU 1500, 1 and 4 parallel streams. "Bypassed" replaces the
-firewall node's queue rule with ACCEPT for the measurement (same path, same
-hops, no Suricata: `Lab.engines.bypassed()`), then puts it back.
+Lab `bench-tput` in firewall-first (server-a -> firewall -> NAT gateway -> internet gateway -> internet),
+iperf3 from server-a to the internet node's 203.0.113.10:5201, MTU 1500, 1 and 4 parallel streams, each
+stream a long-lived allowed flow. Three modes:
+
+    bypass     the lab as it starts: the engine decides each flow, and once a flow is past the 1 MB
+               reassembly depth the endpoint's kernel forwards it (flow bypass, docs/throughput.md)
+    inspect    `up --no-flow-bypass`: every packet of every flow goes through Suricata (NFQUEUE)
+    bare       the queue rule replaced with ACCEPT (`Lab.engines.out_of_path()`): same path, no engine
+
+Ratios are to the bare path. The lab is brought up twice (with and without flow bypass).
 """
 from __future__ import annotations
 
@@ -17,10 +23,11 @@ import os
 import platform
 import statistics
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from lab import Lab
+
+MODES = ("bypass", "inspect", "bare")
 
 
 def iperf(lab: Lab, streams: int, seconds: int) -> float:
@@ -31,30 +38,41 @@ def iperf(lab: Lab, streams: int, seconds: int) -> float:
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
-def measure(lab: Lab, seconds: int, runs: int) -> dict:
+def summary(samples: list[float]) -> dict:
+    return {"n": len(samples), "median": round(statistics.median(samples), 2),
+            "min": round(min(samples), 2), "max": round(max(samples), 2)}
+
+
+def measure(lab: Lab, modes: tuple[str, ...], seconds: int, runs: int) -> dict:
+    lab.exec("internet", ["iperf3", "-s", "-D"])
+    time.sleep(0.3)  # iperf3 -D returns before it listens; nothing to wait on but its socket
     out = {}
-    for mode in ("firewall", "bypassed"):
-        with lab.engines.bypassed() if mode == "bypassed" else nullcontext():
-            for streams in (1, 4):
+    for mode in modes:
+        for streams in (1, 4):
+            if mode == "bare":
+                with lab.engines.out_of_path():
+                    samples = [iperf(lab, streams, seconds) for _ in range(runs)]
+            else:
                 samples = [iperf(lab, streams, seconds) for _ in range(runs)]
-                out[f"{mode}_{streams}"] = {"n": len(samples), "median": round(statistics.median(samples), 2),
-                                            "min": round(min(samples), 2), "max": round(max(samples), 2)}
-    for streams in (1, 4):
-        out[f"ratio_{streams}"] = round(out[f"firewall_{streams}"]["median"] / out[f"bypassed_{streams}"]["median"], 3)
+            out[f"{mode}_{streams}"] = summary(samples)
+    assert lab.status().firewall_engine == "running"
     return out
 
 
 def run(seconds: int, runs: int) -> dict:
-    lab = Lab("bench-tput", topology="firewall-first")
-    lab.down()
-    lab.up()
-    try:
-        lab.exec("internet", ["iperf3", "-s", "-D"])
-        time.sleep(0.3)  # iperf3 -D returns before it listens; nothing to wait on but its socket
-        results = measure(lab, seconds, runs)
-        assert lab.status().firewall_engine == "running"
-    finally:
+    results: dict = {}
+    for flow_bypass, modes in ((True, ("bypass", "bare")), (False, ("inspect",))):
+        lab = Lab("bench-tput", topology="firewall-first", flow_bypass=flow_bypass)
         lab.down()
+        lab.up()
+        try:
+            results |= measure(lab, modes, seconds, runs)
+        finally:
+            lab.down()
+    for mode in ("bypass", "inspect"):
+        for streams in (1, 4):
+            results[f"ratio_{mode}_{streams}"] = round(
+                results[f"{mode}_{streams}"]["median"] / results[f"bare_{streams}"]["median"], 3)
     return {"seconds": seconds, "runs": runs, "gbit_per_s": results}
 
 
@@ -70,11 +88,11 @@ def main() -> None:
               "gbit_per_s": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'streams':>8} {'firewall Gbit/s':>22} {'bypassed Gbit/s':>22} {'ratio':>6}")
+    print(f"{'streams':>8} " + " ".join(f"{m + ' Gbit/s':>22}" for m in MODES) + "  ratio bypass/bare, inspect/bare")
     for n in (1, 4):
-        f, b = results[f"firewall_{n}"], results[f"bypassed_{n}"]
-        print(f"{n:>8} {f['median']:>8.2f} ({f['min']:.2f}-{f['max']:.2f}) {b['median']:>10.2f} "
-              f"({b['min']:.2f}-{b['max']:.2f}) {results[f'ratio_{n}']:>6.2f}")
+        cells = " ".join(f"{results[f'{m}_{n}']['median']:>8.2f} ({results[f'{m}_{n}']['min']:.2f}-"
+                         f"{results[f'{m}_{n}']['max']:.2f})" for m in MODES)
+        print(f"{n:>8} {cells}  {results[f'ratio_bypass_{n}']:.2f}, {results[f'ratio_inspect_{n}']:.2f}")
 
 
 if __name__ == "__main__":

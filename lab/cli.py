@@ -36,7 +36,7 @@ def _print_json(data: Any) -> None:
 def cmd_up(args) -> int:
     lab = Lab(args.name, policy_file=args.policy or DEFAULT_POLICY, rule_group_files=args.rule_group or [],
               rules_file=args.rules, domains=args.domains.split(",") if args.domains else None,
-              home_net=args.home_net)
+              home_net=args.home_net, flow_bypass=not args.no_flow_bypass)
     took = lab.up(args.topology)
     if args.json:
         _print_json({"name": lab.name, "topology": lab.topology_name, "topology_file": lab.topology.source,
@@ -76,6 +76,7 @@ def cmd_status(args) -> int:
     for node, status in st.nodes.items():
         print(f"  {node:<18} {status}")
     print(f"  firewall engine    {st.firewall_engine}")
+    print(f"  flow bypass        {'on: decided flows cross in the kernel' if st.flow_bypass else 'off'}")
     print(f"  topology file      {st.topology_file}")
     policy = st.policy
     how = (f"Next Generation on Suricata 8, FirewallDefaultAction {policy.get('firewall_default_action')}, "
@@ -495,6 +496,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--domains", help="comma-separated names the emulated internet serves "
                     "(default: the topology's internet.domains)")
     sp.add_argument("--home-net", help="the firewall's HOME_NET, comma-separated CIDRs (default: the VPC CIDR, as AWS)")
+    sp.add_argument("--no-flow-bypass", action="store_true",
+                    help="every packet of every flow goes through Suricata, also after it has decided the flow "
+                    "(slower; by default a decided flow is forwarded by the endpoint's kernel: docs/throughput.md)")
     rules = sp.add_mutually_exclusive_group()
     rules.add_argument("--policy", help="a firewall policy or rule group: AWS describe-firewall-policy / "
                        "describe-rule-group JSON, or the same keys in YAML (default policies/deny-domains.json)")

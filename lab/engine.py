@@ -6,7 +6,13 @@
     Suricata         Suricata 7 inline on NFQUEUE, one queue per worker thread (Classic policies)
     Suricata8        Suricata 8 in firewall mode on the same path (Next Generation policies)
     Engines          one engine in every endpoint of a lab: wait, stop, start, check, reload, status,
-                     bypass; used by Lab, the benchmarks and the tests alike
+                     out of path (benchmarks); used by Lab, the benchmarks and the tests alike
+
+Flow bypass: once Suricata has decided a flow and has nothing left to inspect in it (its reassembly depth
+passed, or its TLS session encrypted), its verdict marks the packet; conntrack keeps the mark for the flow
+and the endpoint's kernel forwards the flow's later packets itself, through the same fail-closed gate as
+the stateless engine's passes. The node's supervisor (compose/images/firewall.py) counts those packets from
+conntrack into the flow's FLOW log record.
 
 The stateless engine (Classic policies) is an iptables chain in front of the queue, applied by the same
 classes. The firewall endpoint's node (lab/nodes/firewall.py) and Engines only ever call these methods.
@@ -39,7 +45,16 @@ RULES_DIR = "/etc/nfwlab/rules"  # the lab's rules directory, as the firewall no
 # What a policy is made of, in the rules directory.
 POLICY_FILES = ("lab.rules", "policy.yaml", "engine.json", "stateless.rules", "firewall.rules")
 STARTED = "Engine started"  # what Suricata prints once it inspects traffic
-QUEUE_POSITION = "2"  # FORWARD's rule that queues packets to the engine, after the stateless engine's chain
+# FORWARD: 1 the stateless engine's chain, 2 bypassed flows (through the gate), 3 the queue to the engine.
+QUEUE_POSITION = "3"
+BYPASS_MARK = 0x1  # the packet mark (and conntrack mark) bit of a flow the engine has bypassed
+BYPASS_DEPTH = 1048576  # bytes: suricata.yaml's stream.reassembly.depth, past which a decided flow is bypassed
+# The endpoint's conntrack: packet and byte counts (FLOW records of bypassed flows), AWS's TCP idle timeout, a
+# closed flow gone (and counted) within seconds, no packet left out for an unusual window.
+CONNTRACK = {"net.netfilter.nf_conntrack_acct": "1", "net.netfilter.nf_conntrack_tcp_be_liberal": "1",
+             "net.netfilter.nf_conntrack_tcp_timeout_established": "350",
+             "net.netfilter.nf_conntrack_tcp_timeout_time_wait": "2",
+             "net.netfilter.nf_conntrack_tcp_timeout_close": "2"}
 DOWN = "down (fail closed: nothing crosses the firewall)"
 LOG_HINT = "see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`"
 
@@ -72,9 +87,9 @@ class Suricata:
     kind = "suricata-7"
     image = "firewall"
 
-    def __init__(self, docker: Any, kernel: Any, queues: int = NFQ_QUEUES,
+    def __init__(self, docker: Any, kernel: Any, queues: int = NFQ_QUEUES, flow_bypass: bool = True,
                  explain: Callable[[str], str] = lambda log: log, fix: Callable[[], str] = lambda: "fix the policy"):
-        self.docker, self.kernel, self.queues = docker, kernel, queues
+        self.docker, self.kernel, self.queues, self.flow_bypass = docker, kernel, queues, flow_bypass
         self.explain, self.fix = explain, fix  # Suricata's errors traced back to the policy, and what to do
 
     # --------------------------------------------------------------- wiring
@@ -84,19 +99,30 @@ class Suricata:
         return ["-j", "NFQUEUE", *queues]
 
     def fail_closed(self, pid: int) -> None:
-        """FORWARD: the stateless engine's chain (empty until the policy is applied), then the queue. What the
-        stateless engine passes goes through NFW-PASS, which drops until the engine has started."""
+        """FORWARD: the stateless engine's chain (empty until the policy is applied), the flows the engine has
+        bypassed, then the queue. What the stateless engine passes and what the engine bypassed go through
+        NFW-PASS, which drops until the engine has started and whenever it stops."""
         self.kernel.iptables(pid, "-N", PASS_CHAIN)
         self.kernel.iptables(pid, "-A", PASS_CHAIN, "-j", "DROP")
         self.kernel.iptables(pid, "-N", STATELESS_CHAIN)
         self.kernel.iptables(pid, "-A", "FORWARD", "-j", STATELESS_CHAIN)
+        mark = f"{BYPASS_MARK:#x}/{BYPASS_MARK:#x}"
+        self.kernel.iptables(pid, "-A", "FORWARD", "-m", "mark", "--mark", mark, "-j", PASS_CHAIN)
         self.kernel.iptables(pid, "-A", "FORWARD", *self.queue_rule())
+        # A flow's mark: from its conntrack entry onto each packet before the rules above, and from the engine's
+        # verdict (a packet that crossed) into the conntrack entry.
+        self.kernel.iptables(pid, "-t", "mangle", "-A", "PREROUTING", "-j", "CONNMARK", "--restore-mark",
+                             "--mask", f"{BYPASS_MARK:#x}")
+        self.kernel.iptables(pid, "-t", "mangle", "-A", "POSTROUTING", "-m", "mark", "--mark", mark,
+                             "-j", "CONNMARK", "--save-mark", "--mask", f"{BYPASS_MARK:#x}")
+        for name, value in CONNTRACK.items():
+            self.kernel.sysctl(pid, name, value)
         # AWS: "REJECT is available only for TCP traffic": for other protocols a reject acts as a drop.
         # Suricata answers them with ICMP host-prohibited, which nothing else in this node ever sends.
         self.kernel.iptables(pid, "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "host-prohibited", "-j", "DROP")
 
     @contextmanager
-    def bypassed(self, pid: int) -> Iterator[None]:
+    def out_of_path(self, pid: int) -> Iterator[None]:
         """Forwarding without the engine for the block (same path, same hops): for measurements only."""
         self.kernel.iptables(pid, "-R", "FORWARD", QUEUE_POSITION, "-j", "ACCEPT")
         try:
@@ -114,6 +140,8 @@ class Suricata:
                        environment={"NFWLAB_FIREWALL_NAME": endpoint.firewall_name,
                                     "NFWLAB_AVAILABILITY_ZONE": endpoint.availability_zone,
                                     "NFWLAB_AWS_LOG_DIR": AWS_LOG_DIR, "NFWLAB_NFQ_QUEUES": str(self.queues),
+                                    "NFWLAB_FLOW_BYPASS": "1" if self.flow_bypass else "0",
+                                    "NFWLAB_BYPASS_MARK": str(BYPASS_MARK), "NFWLAB_BYPASS_DEPTH": str(BYPASS_DEPTH),
                                     **self._environment()},
                        volumes=[f"{ctx.home.resolve()}/suricata:/etc/nfwlab/suricata:ro",
                                 f"{ctx.state}/rules:{RULES_DIR}:ro",
@@ -238,6 +266,29 @@ class Suricata8(Suricata):
         return [*rendered.engine["set"], f"firewall.rule-path={RULES_DIR}/{candidate}"]
 
 
+def conntrack_entry(line: str) -> dict[str, Any] | None:
+    """One line of `conntrack -L -o extended` as a dict (None for what is not an entry): the original direction's
+    addresses and ports, its state, and both directions' packet and byte counts."""
+    words = line.split()
+    if len(words) < 6 or words[0] not in ("ipv4", "ipv6"):
+        return None
+    fields: dict[str, list[str]] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep:
+            fields.setdefault(key, []).append(value)
+    state = words[5] if words[5].isupper() and "=" not in words[5] else ""
+
+    def number(key: str, i: int) -> int:
+        values = fields.get(key, [])
+        return int(values[i]) if len(values) > i else 0
+    return {"proto": words[2], "src": fields.get("src", [""])[0], "sport": number("sport", 0),
+            "dst": fields.get("dst", [""])[0], "dport": number("dport", 0), "state": state,
+            "packets": number("packets", 0), "bytes": number("bytes", 0),
+            "reply_packets": number("packets", 1), "reply_bytes": number("bytes", 1),
+            "mark": int(fields.get("mark", ["0"])[0], 0)}
+
+
 def engine_for(kind: str, docker: Any, kernel: Any, **options: Any) -> Suricata:
     """The engine that runs a policy of `kind` ("classic" or "next-generation")."""
     return (Suricata8 if kind == "next-generation" else Suricata)(docker, kernel, **options)
@@ -302,12 +353,28 @@ class Engines:
         return {name: self.engine.counters(name, self._container(name, found)) for name in self.endpoints}
 
     def apply_stateless(self) -> None:
-        """The policy's stateless rules (stateless.rules) live in every endpoint, and its pass path open."""
+        """The policy's stateless rules (stateless.rules) live in every endpoint, its TCP idle timeout on the
+        flows the kernel forwards (bypassed flows), and its pass path open."""
         found = self.docker.containers(self.lab)
+        idle = str(self.tcp_idle_timeout())
         for name in self.endpoints:
             container = self._container(name, found)
             self.engine.apply_stateless(name, container)
+            self.engine.kernel.sysctl(self.docker.pid(container.id),
+                                      "net.netfilter.nf_conntrack_tcp_timeout_established", idle)
             self.engine.gate(name, container, engine_running=True)
+
+    def tcp_idle_timeout(self) -> int:
+        """The running policy's TCP idle timeout in seconds (AWS's default: 350)."""
+        try:
+            options = json.loads((self.rules_dir / "engine.json").read_text()).get("set", [])
+        except (FileNotFoundError, json.JSONDecodeError):
+            options = []
+        for option in options:
+            key, _, value = str(option).partition("=")
+            if key == "flow-timeouts.tcp.established" and value.isdigit():
+                return int(value)
+        return int(CONNTRACK["net.netfilter.nf_conntrack_tcp_timeout_established"])
 
     def reload(self, timeout: float = 60.0) -> None:
         found = self.docker.containers(self.lab)
@@ -327,10 +394,24 @@ class Engines:
                               "fix the rule named above; the previous policy is still running unchanged")
 
     @contextmanager
-    def bypassed(self, node: str | None = None) -> Iterator[None]:
+    def out_of_path(self, node: str | None = None) -> Iterator[None]:
         """The engines out of the path for the block, then back (benchmarks: the bare path's throughput)."""
         found = self.docker.containers(self.lab)
         with ExitStack() as stack:
             for name in self._select(node):
-                stack.enter_context(self.engine.bypassed(self.docker.pid(self._container(name, found).id)))
+                stack.enter_context(self.engine.out_of_path(self.docker.pid(self._container(name, found).id)))
             yield
+
+    def bypassed_flows(self, node: str | None = None) -> list[dict[str, Any]]:
+        """The flows each endpoint's kernel forwards for the engine (conntrack entries with the bypass mark):
+        {"endpoint", "proto", "src", "sport", "dst", "dport", "state", "packets", "bytes", "reply_packets",
+        "reply_bytes"}."""
+        found = self.docker.containers(self.lab)
+        out = []
+        for name in self._select(node):
+            code, text, err = self.docker.exec_in(self._container(name, found).id, [
+                "conntrack", "-L", "--mark", f"{BYPASS_MARK:#x}/{BYPASS_MARK:#x}", "-o", "extended"])
+            if code != 0:
+                raise NodeError(f"could not list the bypassed flows of {name}: {err.strip()}", "see `nfwlab status`")
+            out += [{"endpoint": name, **entry} for entry in map(conntrack_entry, text.splitlines()) if entry]
+        return out

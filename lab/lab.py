@@ -117,11 +117,13 @@ class Lab:
                  policy_file: str | Path = DEFAULT_POLICY, domains: list[str] | None = None,
                  home_net: str | None = None, state_dir: str | Path | None = None,
                  rules_file: str | Path | None = None, rule_group_files: Sequence[str | Path] = (),
-                 docker: Any = docker_module, kernel: Any = kernel_module):
+                 flow_bypass: bool | None = None, docker: Any = docker_module, kernel: Any = kernel_module):
         """`policy_file`: a firewall policy or a rule group (AWS JSON or YAML); `rule_group_files`: rule groups
         the policy references; `rules_file`: a Suricata rules file run as-is instead; `home_net`: overrides
         the policy's HOME_NET (default: the VPC CIDR, as AWS). `topology`: a name in topologies/ or a file;
-        a lab that is up keeps the topology it runs. Files are read when first needed, not here.
+        a lab that is up keeps the topology it runs. `flow_bypass`: whether the endpoints' kernels forward
+        the flows the engine has decided (default: on, or what the running lab was started with).
+        Files are read when first needed, not here.
         `docker` and `kernel`: the modules that reach Docker and the kernel (fakes in unit tests)."""
         if not NAME_RE.match(name):
             raise ConfigError(f"lab name {name!r} is not valid",
@@ -137,6 +139,7 @@ class Lab:
         self._policy: AnyPolicy | None = None
         self.domains_given = [validate_domain(d, "--domains") for d in domains] if domains else None
         self.home_net_override = _home_net(home_net) if home_net else None
+        self.flow_bypass_given = flow_bypass
         self.wiring = Wiring(kernel)
 
     # ------------------------------------------------------------ topology
@@ -174,6 +177,11 @@ class Lab:
     design = topology_name  # the name before "topology"
 
     @property
+    def flow_bypass(self) -> bool:
+        """Whether the endpoints forward decided flows in their kernel: as given, else as the lab runs."""
+        return self.flow_bypass_given if self.flow_bypass_given is not None else self.state.read().flow_bypass
+
+    @property
     def domains(self) -> list[str]:
         """The names the lab's internet serves: given, or the topology's."""
         return self.domains_given or list(self.vpc.internet.domains)
@@ -194,7 +202,7 @@ class Lab:
     def engine_kind(self) -> Suricata:
         """The firewall engine every endpoint runs (Suricata 7 for a Classic policy, Suricata 8's firewall mode
         for a Next Generation policy); Suricata's errors are traced back to the lab's policy."""
-        return engine_for(self.policy_kind, self.docker, self.kernel,
+        return engine_for(self.policy_kind, self.docker, self.kernel, flow_bypass=self.flow_bypass,
                           explain=lambda log: self.render().explain(log),
                           fix=lambda: f"fix the policy {self.policy.source}")
 
@@ -263,7 +271,7 @@ class Lab:
         chosen, rendered = self.topology, self.render()
         self.deployment.deploy(chosen, self.roles(), self.engines, rendered, self.domains, firewall_timeout)
         self.state.write(topology=chosen.name, topology_file=chosen.source, phase="up", home_net=rendered.home_net,
-                         domains=self.domains, policy=self.policy.summary())
+                         domains=self.domains, policy=self.policy.summary(), flow_bypass=self.flow_bypass)
         return time.monotonic() - started
 
     def down(self) -> DownReport:
@@ -388,7 +396,7 @@ class Lab:
                       self.engines.status(found), str(self.state_dir), [str(p) for p in self.eve.paths],
                       str(self.alert_log.path), str(self.flow_log.path), saved.home_net, list(saved.domains),
                       saved.policy, self.vpc.firewall_name,
-                      {e.name: e.availability_zone for e in self.vpc.endpoints})
+                      {e.name: e.availability_zone for e in self.vpc.endpoints}, saved.flow_bypass)
 
     def metrics(self) -> list[Metric]:
         """The firewall's counters under AWS's CloudWatch names and dimensions, per endpoint (lab/metrics.py).

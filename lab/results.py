@@ -83,6 +83,7 @@ class Status:
     policy: dict[str, Any]
     firewall_name: str
     availability_zones: dict[str, str]
+    flow_bypass: bool = True
 
     @property
     def up(self) -> bool:

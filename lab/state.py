@@ -32,6 +32,7 @@ class Saved:
     home_net: str | None = None
     domains: tuple[str, ...] = ()
     policy: dict[str, Any] = field(default_factory=dict)
+    flow_bypass: bool = True  # decided flows forwarded by the endpoint's kernel (lab/engine.py)
 
 
 class LabState:

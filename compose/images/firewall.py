@@ -13,6 +13,15 @@ record goes to alert.log and every EVE netflow record to flow.log, each
 wrapped in AWS's envelope (firewall_name, availability_zone,
 event_timestamp, event), one JSON object per line. Under a Next Generation
 policy (Suricata 8) an alert's firewall.hook is given AWS's hook name.
+
+Flow bypass (NFWLAB_FLOW_BYPASS=1): once Suricata has decided a flow and has
+nothing left to inspect in it (its reassembly depth passed, or its TLS session
+encrypted), its verdict sets the bypass mark; the lab's iptables rules keep the
+mark in the flow's conntrack entry and forward the flow's later packets without
+the queue. Suricata never sees those packets, so the FLOW records of a bypassed
+flow take their packet and byte counts from the endpoint's conntrack (which
+counted every packet of the flow), once the flow has ended there. Every start
+of the engine clears the marks: a new engine decides every flow again.
 """
 import json
 import os
@@ -21,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 RULES_DIR = "/etc/nfwlab/rules"
 LOG_DIR = "/var/log/suricata"
@@ -36,6 +45,24 @@ AWS_LOG_DIR = os.environ.get("NFWLAB_AWS_LOG_DIR", LOG_DIR)  # shared by every e
 DELIVERY = {"alert": "alert.log", "netflow": "flow.log"}  # EVE event type -> AWS log type's file
 # Next Generation policies: Suricata 8.0's hook names -> AWS's, for the alert's firewall.hook (set by the lab).
 AWS_HOOKS = json.loads(os.environ.get("NFWLAB_AWS_HOOKS", "{}"))
+FLOW_BYPASS = os.environ.get("NFWLAB_FLOW_BYPASS", "0") == "1"
+BYPASS_MARK = int(os.environ.get("NFWLAB_BYPASS_MARK", "1"))  # the bit the lab's iptables rules match
+BYPASS_DEPTH = int(os.environ.get("NFWLAB_BYPASS_DEPTH", "1048576"))  # stream.reassembly.depth
+# Listed in suricata.yaml's rule-files; written at every engine start (reloaded with the policy's rules).
+BYPASS_RULES = "/run/nfwlab/flow-bypass.rules"
+# The one trigger of a flow bypass: once either side of a TCP flow has sent more than the reassembly depth
+# (counted on sequence numbers, so also when reassembly ended early: an unknown protocol, no rule that reads
+# the raw stream), nothing a rule can match is left in it but packet headers. The rule marks the packet (the
+# kernel forwards the flow from then on) and bypasses the flow in Suricata, which logs it `bypassed`
+# (flow-timeouts.tcp.bypassed) seconds later. Not stream.bypass or TLS encryption-handling: bypass: they
+# need nfq.bypass-mask, and Suricata 7 logs a flow bypassed that way only 100 s later, whatever its timeout.
+# gid 3: the engine's own rules (the policy's are gid 1, 2 and 100 up).
+BYPASS_RULE = ('alert tcp any any -> any any (msg:"nfwlab: flow decided, past the reassembly depth"; '
+               f'flow:established; stream_size:either,>,{BYPASS_DEPTH}; noalert; '
+               f'nfq_set_mark:{BYPASS_MARK:#x}/{BYPASS_MARK:#x}; bypass; gid:3; sid:1; rev:1;)')
+POLL = 0.5  # seconds between two readings of the bypassed flows' counts
+UNMATCHED = 5.0  # seconds a bypassed flow's record waits for a conntrack entry before it goes out as is
+KEEP_ENDED = 600.0  # seconds an ended conntrack entry waits for the engine's record of its flow
 
 
 def engine_argv():
@@ -49,6 +76,157 @@ def engine_argv():
     for option in options:
         argv += ["--set", option]
     return argv
+
+
+def write_bypass_rules():
+    os.makedirs(os.path.dirname(BYPASS_RULES), exist_ok=True)
+    with open(BYPASS_RULES, "w") as f:
+        f.write((BYPASS_RULE if FLOW_BYPASS else "# flow bypass is off (nfwlab up --no-flow-bypass)") + "\n")
+
+
+def suricata_time(t):
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def conntrack_entry(line):
+    """One line of `conntrack -L -o extended`: the original direction's addresses, ports and counts, the
+    reply's counts; None for anything else."""
+    words = line.split()
+    if len(words) < 6 or words[0] not in ("ipv4", "ipv6"):
+        return None
+    fields = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep:
+            fields.setdefault(key, []).append(value)
+    try:
+        return {"proto": words[2].lower(), "src": fields["src"][0], "dst": fields["dst"][0],
+                "sport": int(fields.get("sport", ["0"])[0]), "dport": int(fields.get("dport", ["0"])[0]),
+                "packets": [int(v) for v in fields.get("packets", ["0", "0"])][:2],
+                "bytes": [int(v) for v in fields.get("bytes", ["0", "0"])][:2]}
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+def flow_key(proto, a, a_port, b, b_port):
+    """The same key for both directions of a flow."""
+    return (proto.lower(),) + tuple(sorted([(a, int(a_port)), (b, int(b_port))]))
+
+
+class BypassedFlows:
+    """FLOW records of the flows the engine bypassed: the engine's own netflow records, held until the flow's
+    conntrack entry ends, then sent out with conntrack's packet and byte counts and end time."""
+
+    def __init__(self, write, list_entries, now=time.time):
+        self.write, self.list_entries, self.now = write, list_entries, now
+        self.lock = threading.Lock()
+        self.flow_ids = {}  # flow_id -> when the engine said it bypassed the flow
+        self.live = {}  # key -> [entry, when its counts last changed]
+        self.ended = {}  # key -> (entry, last change, ended at)
+        self.held = {}  # key -> [records, since]
+
+    def engine_bypassed(self, event):
+        """An EVE flow record: remember the flows the engine bypassed (the rule that bypasses also marks)."""
+        if (event.get("flow") or {}).get("bypass") in ("local", "capture"):
+            with self.lock:
+                self.flow_ids[event.get("flow_id")] = self.now()
+
+    def hold(self, event):
+        """True if this netflow record is of a bypassed flow: it is held (and sent out later)."""
+        with self.lock:
+            if event.get("flow_id") not in self.flow_ids:
+                return False
+            key = flow_key(event.get("proto", ""), event.get("src_ip"), event.get("src_port", 0),
+                           event.get("dest_ip"), event.get("dest_port", 0))
+            self.held.setdefault(key, [[], self.now()])[0].append(event)
+        self.release()
+        return True
+
+    def poll(self):
+        """Reads the bypassed flows' counts once; a flow gone from conntrack has ended."""
+        entries = self.list_entries()
+        if entries is None:  # conntrack could not be read: nothing is known to have ended
+            return
+        now = self.now()
+        with self.lock:
+            seen = {}
+            for e in entries:
+                key = flow_key(e["proto"], e["src"], e["sport"], e["dst"], e["dport"])
+                before = self.live.get(key)
+                changed = now if before is None or before[0]["packets"] != e["packets"] else before[1]
+                seen[key] = [e, changed]
+            for key, (entry, changed) in self.live.items():
+                if key not in seen:
+                    self.ended[key] = (entry, changed, now)
+            self.live = seen
+        self.release()
+
+    def release(self):
+        """Sends out every held record whose flow has ended (or that no bypassed flow claims), and forgets what
+        is too old to be claimed. Both directions' records of a flow use the same ended entry."""
+        now, out = self.now(), []
+        with self.lock:
+            for key, (records, since) in list(self.held.items()):
+                if key in self.live:
+                    continue
+                if key in self.ended:
+                    entry, last, _ = self.ended[key]
+                    out += [counted(r, entry, last, now) for r in records]
+                elif now - since > UNMATCHED:
+                    out += records
+                else:
+                    continue
+                del self.held[key]
+            self.ended = {k: v for k, v in self.ended.items() if now - v[2] < KEEP_ENDED}
+            self.flow_ids = {k: t for k, t in self.flow_ids.items() if now - t < KEEP_ENDED}
+        for record in out:
+            self.write(record)
+
+
+def counted(event, entry, last, now):
+    """A netflow record with the packets and bytes of its direction that crossed the endpoint (conntrack's
+    counts of the whole flow), ending when conntrack last saw the flow's counts change."""
+    event = json.loads(json.dumps(event))
+    forward = (event.get("src_ip"), int(event.get("src_port", 0))) == (entry["src"], entry["sport"])
+    netflow = event.setdefault("netflow", {})
+    netflow["pkts"], netflow["bytes"] = (entry["packets"][0], entry["bytes"][0]) if forward else (
+        entry["packets"][1], entry["bytes"][1])
+    try:
+        start = datetime.strptime(netflow["start"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except (KeyError, ValueError):
+        start = last
+    end = max(last, start)
+    netflow["end"], netflow["age"] = suricata_time(end), int(end - start)
+    event["timestamp"] = suricata_time(now)
+    return event
+
+
+def list_bypassed():
+    """The endpoint's conntrack entries that carry the bypass mark (None if conntrack cannot be read)."""
+    try:
+        res = subprocess.run(["conntrack", "-L", "--mark", f"{BYPASS_MARK}/{BYPASS_MARK}", "-o", "extended"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    return [e for e in map(conntrack_entry, res.stdout.splitlines()) if e]
+
+
+def clear_bypass_marks():
+    """A new engine decides every flow again: the kernel forwards nothing on an earlier engine's word."""
+    if bypassed is not None:
+        bypassed.poll()
+    subprocess.run(["conntrack", "-D", "--mark", f"{BYPASS_MARK}/{BYPASS_MARK}"], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if bypassed is not None:
+        bypassed.poll()
+
+
+def follow_bypassed():
+    while True:
+        time.sleep(POLL)
+        bypassed.poll()
 
 
 def lab_only(event):
@@ -72,11 +250,27 @@ def envelope(event):
             "event_timestamp": str(int(stamp.timestamp())), "event": event}
 
 
+outputs = {}  # EVE event type -> its AWS log file (opened by deliver_logs)
+write_lock = threading.Lock()
+bypassed = None  # BypassedFlows, when flow bypass is on
+
+
+def deliver(event):
+    """One record to its AWS log file, in AWS's envelope."""
+    out = outputs.get(event.get("event_type"))
+    if out is not None and not lab_only(event):
+        with write_lock:
+            out.write(json.dumps(envelope(event), separators=(",", ":")) + "\n")
+
+
+def open_outputs():
+    # One write per record on files opened for appending: records of several endpoints never interleave.
+    for kind, name in DELIVERY.items():
+        outputs[kind] = open(os.path.join(AWS_LOG_DIR, name), "a", buffering=1)  # noqa: SIM115 (open for life)
+
+
 def deliver_logs(poll=0.01):
     """Tails eve.json and appends each alert / netflow record to its AWS log file."""
-    # One write per record on files opened for appending: records of several endpoints never interleave.
-    outputs = {kind: open(os.path.join(AWS_LOG_DIR, name), "a", buffering=1)  # noqa: SIM115 (open for life)
-               for kind, name in DELIVERY.items()}
     offset, pending = 0, b""
     while True:
         try:
@@ -96,9 +290,12 @@ def deliver_logs(poll=0.01):
                 event = json.loads(line)
             except ValueError:
                 continue
-            out = outputs.get(event.get("event_type"))
-            if out is not None and not lab_only(event):
-                out.write(json.dumps(envelope(event), separators=(",", ":")) + "\n")
+            if bypassed is not None:
+                if event.get("event_type") == "flow":
+                    bypassed.engine_bypassed(event)
+                elif event.get("event_type") == "netflow" and bypassed.hold(event):
+                    continue
+            deliver(event)
 
 restart = threading.Event()
 stopping = threading.Event()
@@ -129,6 +326,8 @@ def run_once():
     """Runs Suricata until it exits; returns (exit code, whether it had started)."""
     global engine
     os.makedirs("/var/run/suricata", exist_ok=True)
+    write_bypass_rules()
+    clear_bypass_marks()
     argv = engine_argv()
     print("nfwlab-firewall: " + " ".join(argv), flush=True)
     engine = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -144,6 +343,11 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+    global bypassed
+    open_outputs()
+    if FLOW_BYPASS:
+        bypassed = BypassedFlows(deliver, list_bypassed)
+        threading.Thread(target=follow_bypassed, name="bypassed-flows", daemon=True).start()
     threading.Thread(target=deliver_logs, name="log-delivery", daemon=True).start()
     first = True
     while not stopping.is_set():

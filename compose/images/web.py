@@ -2,11 +2,12 @@
 """The emulated internet's servers: HTTP on :80, HTTPS on :443, and an answer on every other port.
 
 Serves the domain names given in NFWLAB_DOMAINS (comma-separated): a request
-whose Host is one of them gets 200 and a short text naming the host; any other
-Host gets 421 Misdirected Request. HTTPS answers any SNI with one self-signed
+whose Host is one of them gets 200 and a short text naming the host (or, for
+the path /bytes/N, N bytes: downloads of a known size); any other Host gets
+421 Misdirected Request. HTTPS answers any SNI with one self-signed
 certificate whose SANs list the served names.
 
-The node's iptables send every other TCP port to ANY_PORT, which speaks what the
+The node's iptables send every other TCP port (but iperf3's 5201) to ANY_PORT, which speaks what the
 client speaks (TLS, HTTP, or an echo of its bytes), UDP port 53 to a DNS server
 that answers A queries with the web server's address (NXDOMAIN for names not
 served), and every other UDP port but CLOSED_UDP_PORT to a UDP echo: whatever
@@ -26,6 +27,7 @@ import threading
 ANY_PORT = 7  # TCP and UDP: what the node's REDIRECT rules send every other port to
 DNS_PORT = 53
 CLOSED_UDP_PORT = 9999  # left closed: the kernel answers ICMP port unreachable (tests of fragments and reject)
+MAX_BYTES = 1 << 30  # the largest /bytes/N download
 HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
 
 DOMAINS = [d.strip().lower() for d in os.environ.get("NFWLAB_DOMAINS", "").split(",") if d.strip()]
@@ -37,10 +39,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         host = (self.headers.get("Host") or "").split(":")[0].lower()
-        if host in DOMAINS:
-            self._reply(200, f"hello from {host}\n")
-        else:
+        size = self.path[len("/bytes/"):] if self.path.startswith("/bytes/") else ""
+        if host not in DOMAINS:
             self._reply(421, f"{host or '(no Host)'} is not served here\n")
+        elif size.isdigit() and int(size) <= MAX_BYTES:
+            self._send_bytes(int(size))
+        elif size:
+            self._reply(400, f"/bytes/N: N from 0 to {MAX_BYTES}\n")
+        else:
+            self._reply(200, f"hello from {host}\n")
+
+    def _send_bytes(self, size):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        chunk = b"\0" * 65536
+        while size > 0:
+            self.wfile.write(chunk[:size])
+            size -= min(size, len(chunk))
 
     do_HEAD = do_GET
 

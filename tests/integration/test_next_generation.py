@@ -325,3 +325,20 @@ def test_the_shipped_next_generation_case_file_passes(ng):
     failed = [f"{r.case.name}: {'; '.join(r.problems) or r.error}" for r in run.results if r.status != "passed"]
     assert not failed, "\n".join(failed)
     assert len(run.results) == len(cases) >= 9
+
+
+def test_a_long_download_is_bypassed_and_its_flow_log_counts_every_byte(ng, port):
+    """Suricata 8 decides the flow, then the endpoint's kernel forwards it (flow bypass, past the 1 MB
+    reassembly depth); the FLOW record of the download's direction still counts every byte curl received."""
+    size, p = 20_000_000, next(port)
+    mark = ng.log_mark()
+    code, out, err = ng.exec("server-a", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                                          "--local-port", str(p), "http://allowed.example/bytes/" + str(size)])
+    assert code == 0 and out.split() == ["200", str(size)], out + err
+    down = Wait("the download's FLOW record", 30, interval=0.2).until(lambda: [
+        r for r in ng.flows(since=mark) if r["event"].get("dest_port") == p and r["event"].get("src_port") == 80])[0]
+    engine = [r for r in ng.eve.records("flow") if r.get("flow_id") == down["event"]["flow_id"]]
+    assert engine and engine[0]["flow"]["bypass"] == "local", engine
+    netflow = down["event"]["netflow"]
+    assert size < netflow["bytes"] < size * 1.01, netflow  # the body, the response's head, one header a packet
+    assert netflow["bytes"] - size >= 40 * netflow["pkts"], netflow

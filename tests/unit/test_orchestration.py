@@ -37,7 +37,9 @@ def test_up_makes_every_node_fails_closed_before_any_link_and_routes_last(tmp_pa
     names = kernel.names()
     queue = next(i for i, c in enumerate(kernel.calls) if c[0] == "iptables" and "NFQUEUE" in c[2])
     assert queue < names.index("create_links") and names.index("add_bridge") < names.index("create_links")
-    assert names[-1] == "replace_routes"
+    # Last: the routes, then the policy's TCP idle timeout on the flows the firewall's kernel forwards.
+    assert names[-2:] == ["replace_routes", "sysctl"]
+    assert kernel.calls[-1][2] == ("net.netfilter.nf_conntrack_tcp_timeout_established", "350")
     compose = yaml.safe_load((lab.state_dir / "compose.yaml").read_text())["services"]
     assert set(compose) == {"vpc-router", "server-a", "server-b", "nat-gateway", "firewall", "internet-gateway",
                             "internet"}
@@ -192,14 +194,15 @@ def test_engines_stop_start_and_status(tmp_path, fakes):
     assert "starting" in str(e.value)
 
 
-def test_bypass_swaps_the_queue_rule_and_puts_it_back(tmp_path, fakes):
+def test_out_of_path_swaps_the_queue_rule_and_puts_it_back(tmp_path, fakes):
     _, kernel = fakes
     lab = new_lab(tmp_path, fakes)
     lab.up("nat-first")
     start = len(kernel.calls)
-    with lab.engines.bypassed():  # FORWARD's rule 1 is the stateless engine's chain, rule 2 the queue
-        assert kernel.calls[-1][2] == ("-R", "FORWARD", "2", "-j", "ACCEPT")
-    assert kernel.calls[-1][2] == ("-R", "FORWARD", "2", *lab.engine_kind.queue_rule())
+    # FORWARD's rule 1 is the stateless engine's chain, rule 2 the bypassed flows, rule 3 the queue
+    with lab.engines.out_of_path():
+        assert kernel.calls[-1][2] == ("-R", "FORWARD", "3", "-j", "ACCEPT")
+    assert kernel.calls[-1][2] == ("-R", "FORWARD", "3", *lab.engine_kind.queue_rule())
     assert len(kernel.calls) == start + 2
 
 
