@@ -109,17 +109,30 @@ class Suricata:
         mark = f"{BYPASS_MARK:#x}/{BYPASS_MARK:#x}"
         self.kernel.iptables(pid, "-A", "FORWARD", "-m", "mark", "--mark", mark, "-j", PASS_CHAIN)
         self.kernel.iptables(pid, "-A", "FORWARD", *self.queue_rule())
-        # A flow's mark: from its conntrack entry onto each packet before the rules above, and from the engine's
-        # verdict (a packet that crossed) into the conntrack entry.
-        self.kernel.iptables(pid, "-t", "mangle", "-A", "PREROUTING", "-j", "CONNMARK", "--restore-mark",
-                             "--mask", f"{BYPASS_MARK:#x}")
-        self.kernel.iptables(pid, "-t", "mangle", "-A", "POSTROUTING", "-m", "mark", "--mark", mark,
-                             "-j", "CONNMARK", "--save-mark", "--mask", f"{BYPASS_MARK:#x}")
         for name, value in CONNTRACK.items():
             self.kernel.sysctl(pid, name, value)
         # AWS: "REJECT is available only for TCP traffic": for other protocols a reject acts as a drop.
         # Suricata answers them with ICMP host-prohibited, which nothing else in this node ever sends.
         self.kernel.iptables(pid, "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "host-prohibited", "-j", "DROP")
+
+    def keep_marks(self, name: str, container: Container, on: bool) -> None:
+        """A flow's bypass mark kept by conntrack (on), or not (off: every packet goes to the queue). On, the
+        mark goes from the engine's verdict into the flow's conntrack entry and from there onto each later
+        packet. The rules make the endpoint track connections, which reassembles fragments before the
+        stateless engine: off while the policy's fragment default action needs to see them."""
+        mask = f"{BYPASS_MARK:#x}"
+        rules = [("PREROUTING", "-j", "CONNMARK", "--restore-mark", "--mask", mask),
+                 ("POSTROUTING", "-m", "mark", "--mark", f"{mask}/{mask}", "-j", "CONNMARK", "--save-mark",
+                  "--mask", mask)]
+        for chain, *rule in rules:
+            present = self.docker.exec_in(container.id, ["iptables", "-w", "5", "-t", "mangle", "-C", chain,
+                                                         *rule])[0] == 0
+            if present != on:
+                code, out, err = self.docker.exec_in(container.id, ["iptables", "-w", "5", "-t", "mangle",
+                                                                    "-A" if on else "-D", chain, *rule])
+                if code != 0:
+                    raise NodeError(f"the firewall endpoint {name} could not switch flow bypass "
+                                    f"{'on' if on else 'off'}: {(out + err).strip()}", "see `nfwlab status`")
 
     @contextmanager
     def out_of_path(self, pid: int) -> Iterator[None]:
@@ -357,12 +370,24 @@ class Engines:
         flows the kernel forwards (bypassed flows), and its pass path open."""
         found = self.docker.containers(self.lab)
         idle = str(self.tcp_idle_timeout())
+        marks = self.engine.flow_bypass and self.fragments_reach_the_engine()
         for name in self.endpoints:
             container = self._container(name, found)
             self.engine.apply_stateless(name, container)
+            self.engine.keep_marks(name, container, marks)
             self.engine.kernel.sysctl(self.docker.pid(container.id),
                                       "net.netfilter.nf_conntrack_tcp_timeout_established", idle)
             self.engine.gate(name, container, engine_running=True)
+
+    def fragments_reach_the_engine(self) -> bool:
+        """Whether the running policy's stateless fragment default action is aws:forward_to_sfe (the default):
+        fragments are then the stateful engine's, which reassembles them anyway."""
+        try:
+            text = (self.rules_dir / "stateless.rules").read_text()
+        except FileNotFoundError:
+            return True
+        return not any("nfw fragment-default " in line and " a=aws:forward_to_sfe " not in line
+                       for line in text.splitlines())
 
     def tcp_idle_timeout(self) -> int:
         """The running policy's TCP idle timeout in seconds (AWS's default: 350)."""

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 DEFAULT_ACTIONS_ORIGIN = "the policy's StatefulDefaultActions"  # lab/policy.py names its default rules so
-PROBE_GID = 3  # the lab's own rules that implement strict order; never logged
+PROBE_GID = 3  # the lab's own rules that implement strict order; never logged (gid 5: flow bypass)
 PROBE_ORIGIN, CLEAR_ORIGIN = " (strict-order probe)", "the lab's strict-order rules"
 DECIDING = {"pass": "pass", "drop": "drop", "reject": "reject", "rejectsrc": "reject", "rejectdst": "reject",
             "rejectboth": "reject"}

@@ -56,10 +56,11 @@ BYPASS_RULES = "/run/nfwlab/flow-bypass.rules"
 # kernel forwards the flow from then on) and bypasses the flow in Suricata, which logs it `bypassed`
 # (flow-timeouts.tcp.bypassed) seconds later. Not stream.bypass or TLS encryption-handling: bypass: they
 # need nfq.bypass-mask, and Suricata 7 logs a flow bypassed that way only 100 s later, whatever its timeout.
-# gid 3: the engine's own rules (the policy's are gid 1, 2 and 100 up).
+# gid 5: the lab's rules use 2 (default actions), 3 (strict-order probes), 4 (Next Generation hooks), the
+# policy's own 1 and 100 up.
 BYPASS_RULE = ('alert tcp any any -> any any (msg:"nfwlab: flow decided, past the reassembly depth"; '
                f'flow:established; stream_size:either,>,{BYPASS_DEPTH}; noalert; '
-               f'nfq_set_mark:{BYPASS_MARK:#x}/{BYPASS_MARK:#x}; bypass; gid:3; sid:1; rev:1;)')
+               f'nfq_set_mark:{BYPASS_MARK:#x}/{BYPASS_MARK:#x}; bypass; gid:5; sid:1; rev:1;)')
 POLL = 0.5  # seconds between two readings of the bypassed flows' counts
 UNMATCHED = 5.0  # seconds a bypassed flow's record waits for a conntrack entry before it goes out as is
 KEEP_ENDED = 600.0  # seconds an ended conntrack entry waits for the engine's record of its flow

@@ -134,10 +134,24 @@ def test_the_bypass_rule_marks_and_bypasses_past_the_depth_and_is_empty_when_off
     sup = load_supervisor(monkeypatch)
     assert f"stream_size:either,>,{BYPASS_DEPTH};" in sup.BYPASS_RULE
     assert f"nfq_set_mark:{BYPASS_MARK:#x}/{BYPASS_MARK:#x}; bypass;" in sup.BYPASS_RULE
-    assert "noalert;" in sup.BYPASS_RULE and "gid:3;" in sup.BYPASS_RULE
+    assert "noalert;" in sup.BYPASS_RULE and "gid:5;" in sup.BYPASS_RULE
     for bypass, expected in (("1", sup.BYPASS_RULE), ("0", "# flow bypass is off")):
         module = load_supervisor(monkeypatch, bypass)
         module.BYPASS_RULES = str(tmp_path / "flow-bypass.rules")
         module.write_bypass_rules()
         assert (tmp_path / "flow-bypass.rules").read_text().startswith(expected)
     assert "flow-bypass.rules" in (ROOT / "suricata/suricata.yaml").read_text()
+
+
+def test_flow_bypass_steps_aside_while_the_stateless_engine_must_see_fragments(tmp_path):
+    """Keeping marks makes the endpoint track connections, which reassembles fragments before the stateless
+    engine: only while the fragment default action hands fragments to the stateful engine anyway."""
+    from lab.engine import Engines
+    from lab.stateless import Actions, StatelessPolicy, iptables_rules
+
+    engines = Engines(None, None, "unit", ["firewall"], tmp_path)
+    assert engines.fragments_reach_the_engine()  # no policy yet
+    for action, reach in (("aws:forward_to_sfe", True), ("aws:drop", False), ("aws:pass", False)):
+        policy = StatelessPolicy(fragment_default=Actions(action))
+        (tmp_path / "stateless.rules").write_text(iptables_rules(policy))
+        assert engines.fragments_reach_the_engine() is reach, action
