@@ -63,6 +63,9 @@ BYPASS_RULE = ('alert tcp any any -> any any (msg:"nfwlab: flow decided, past th
                f'nfq_set_mark:{BYPASS_MARK:#x}/{BYPASS_MARK:#x}; bypass; gid:5; sid:1; rev:1;)')
 POLL = 0.5  # seconds between two readings of the bypassed flows' counts
 UNMATCHED = 5.0  # seconds a bypassed flow's record waits for a conntrack entry before it goes out as is
+# seconds a flow gone from conntrack's listing waits for its DESTROY event (the final counts) before the counts
+# last listed stand for it
+NO_EVENT = 5.0
 KEEP_ENDED = 600.0  # seconds an ended conntrack entry waits for the engine's record of its flow
 
 
@@ -123,6 +126,7 @@ class BypassedFlows:
         self.lock = threading.Lock()
         self.flow_ids = {}  # flow_id -> when the engine said it bypassed the flow
         self.live = {}  # key -> [entry, when its counts last changed]
+        self.vanished = {}  # key -> (entry, last change, when it left the listing): its DESTROY event is due
         self.ended = {}  # key -> (entry, last change, ended at)
         self.held = {}  # key -> [records, since]
 
@@ -144,7 +148,8 @@ class BypassedFlows:
         return True
 
     def poll(self):
-        """Reads the bypassed flows' counts once; a flow gone from conntrack has ended."""
+        """Reads the bypassed flows' counts once (which also makes conntrack evict an expired entry, and so send
+        its DESTROY event); a flow gone from the listing has ended, with the counts of that event."""
         entries = self.list_entries()
         if entries is None:  # conntrack could not be read: nothing is known to have ended
             return
@@ -157,9 +162,25 @@ class BypassedFlows:
                 changed = now if before is None or before[0]["packets"] != e["packets"] else before[1]
                 seen[key] = [e, changed]
             for key, (entry, changed) in self.live.items():
-                if key not in seen:
-                    self.ended[key] = (entry, changed, now)
+                if key not in seen and key not in self.ended:
+                    self.vanished[key] = (entry, changed, now)
             self.live = seen
+            for key, (entry, changed, since) in list(self.vanished.items()):
+                if now - since > NO_EVENT:  # no DESTROY event came: the counts last listed
+                    self.ended[key] = (entry, changed, now)
+                    del self.vanished[key]
+        self.release()
+
+    def destroyed(self, entry):
+        """conntrack's DESTROY event of a bypassed flow: its final counts (a listing evicts an expired entry, so
+        the event comes within a poll of the flow's end)."""
+        key = flow_key(entry["proto"], entry["src"], entry["sport"], entry["dst"], entry["dport"])
+        now = self.now()
+        with self.lock:
+            before = self.live.pop(key, None) or self.vanished.get(key)
+            self.vanished.pop(key, None)
+            changed = now if before is None or before[0]["packets"] != entry["packets"] else before[1]
+            self.ended[key] = (entry, changed, now)
         self.release()
 
     def release(self):
@@ -168,7 +189,7 @@ class BypassedFlows:
         now, out = self.now(), []
         with self.lock:
             for key, (records, since) in list(self.held.items()):
-                if key in self.live:
+                if key in self.live or key in self.vanished:
                     continue
                 if key in self.ended:
                     entry, last, _ = self.ended[key]
@@ -228,6 +249,35 @@ def follow_bypassed():
     while True:
         time.sleep(POLL)
         bypassed.poll()
+
+
+def destroy_event(line):
+    """A `conntrack -E -e DESTROY -o extended` line of a flow with the bypass mark, as an entry; else None."""
+    words = line.split()
+    if not words or words[0] != "[DESTROY]":
+        return None
+    marks = [w[len("mark="):] for w in words if w.startswith("mark=")]
+    if not marks or not int(marks[0], 0) & BYPASS_MARK:
+        return None
+    return conntrack_entry(" ".join(words[1:]))
+
+
+def follow_destroyed():
+    """conntrack's DESTROY events (with the final counts) of bypassed flows; restarted if conntrack stops."""
+    while True:
+        try:
+            events = subprocess.Popen(["conntrack", "-E", "-e", "DESTROY", "-o", "extended",
+                                       "--buffer-size", "4194304"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            time.sleep(1)
+            continue
+        for line in events.stdout:
+            entry = destroy_event(line)
+            if entry is not None:
+                bypassed.destroyed(entry)
+        events.wait()
+        time.sleep(0.2)
 
 
 def lab_only(event):
@@ -348,6 +398,7 @@ def main():
     open_outputs()
     if FLOW_BYPASS:
         bypassed = BypassedFlows(deliver, list_bypassed)
+        threading.Thread(target=follow_destroyed, name="bypassed-flows-ended", daemon=True).start()
         threading.Thread(target=follow_bypassed, name="bypassed-flows", daemon=True).start()
     threading.Thread(target=deliver_logs, name="log-delivery", daemon=True).start()
     first = True

@@ -340,5 +340,6 @@ def test_a_long_download_is_bypassed_and_its_flow_log_counts_every_byte(ng, port
     engine = [r for r in ng.eve.records("flow") if r.get("flow_id") == down["event"]["flow_id"]]
     assert engine and engine[0]["flow"]["bypass"] == "local", engine
     netflow = down["event"]["netflow"]
-    assert size < netflow["bytes"] < size * 1.01, netflow  # the body, the response's head, one header a packet
-    assert netflow["bytes"] - size >= 40 * netflow["pkts"], netflow
+    # Nothing missing: the body and at least one header a packet; retransmitted segments cross the wire too,
+    # so the count may be above that (the exact check, against iperf3's count, is in test_flow_bypass_live.py).
+    assert size + 40 * netflow["pkts"] <= netflow["bytes"] < size * 1.05, netflow

@@ -83,10 +83,15 @@ def test_a_bypassed_flows_records_wait_for_its_end_and_carry_conntracks_counts(s
     flows.release()
     assert written == []
     clock.t += 1
-    listing[0] = []  # gone from conntrack: ended, with the counts last read
+    listing[0] = []  # gone from the listing: its DESTROY event, with the final counts, is due
     flows.poll()
+    assert written == []
+    event = ("[DESTROY] ipv4     2 tcp      6 TIME_WAIT src=10.0.136.108 dst=203.0.113.10 sport=40000 dport=5201 "
+             "packets=905 bytes=1357500 src=203.0.113.10 dst=10.0.136.108 sport=5201 dport=40000 packets=402 "
+             "bytes=20904 [ASSURED] mark=1")
+    flows.destroyed(sup.destroy_event(event))
     assert [(r["src_ip"], r["netflow"]["pkts"], r["netflow"]["bytes"]) for r in written] == [
-        ("10.0.136.108", 900, 900 * 1500), ("203.0.113.10", 400, 400 * 52)]
+        ("10.0.136.108", 905, 1357500), ("203.0.113.10", 402, 20904)]
     assert written[0]["netflow"]["age"] == int(written[0]["netflow"]["age"])
     assert written[0]["netflow"]["end"] > written[0]["netflow"]["start"]
     assert out["netflow"]["pkts"] == 3  # the engine's record itself is left as it was
@@ -98,7 +103,9 @@ def test_records_of_a_flow_that_ended_first_go_out_at_once(sup):
     flows.poll()
     listing[0] = []
     clock.t += 0.5
-    flows.poll()  # ended before the engine logged it
+    flows.poll()
+    clock.t += sup.NO_EVENT + 1
+    flows.poll()  # ended before the engine logged it; no DESTROY event came: the counts last listed
     flows.engine_bypassed({"event_type": "flow", "flow_id": 7, "flow": {"bypass": "local"}})
     flows.hold(netflow("10.0.136.108", 40000, "203.0.113.10", 5201, 3))
     flows.hold(netflow("203.0.113.10", 5201, "10.0.136.108", 40000, 2))
@@ -155,3 +162,12 @@ def test_flow_bypass_steps_aside_while_the_stateless_engine_must_see_fragments(t
         policy = StatelessPolicy(fragment_default=Actions(action))
         (tmp_path / "stateless.rules").write_text(iptables_rules(policy))
         assert engines.fragments_reach_the_engine() is reach, action
+
+
+def test_only_destroy_events_of_bypassed_flows_count(sup):
+    line = ("[DESTROY] ipv4     2 tcp      6 TIME_WAIT src=10.0.136.108 dst=203.0.113.10 sport=1 dport=2 packets=3 "
+            "bytes=4 src=203.0.113.10 dst=10.0.136.108 sport=2 dport=1 packets=5 bytes=6 [ASSURED]")
+    assert sup.destroy_event(line) is None  # no mark: not bypassed
+    assert sup.destroy_event(line + " mark=2") is None
+    assert sup.destroy_event(line + " mark=1")["packets"] == [3, 5]
+    assert sup.destroy_event(line.replace("[DESTROY]", "[UPDATE]") + " mark=1") is None
