@@ -76,7 +76,9 @@ def cmd_status(args) -> int:
     for node, status in st.nodes.items():
         print(f"  {node:<18} {status}")
     print(f"  firewall engine    {st.firewall_engine}")
-    print(f"  flow bypass        {'on: decided flows cross in the kernel' if st.flow_bypass else 'off'}")
+    bypass = ("off" if not st.flow_bypass else "stepped aside: the policy's stateless fragment default action needs "
+              "to see fragments" if st.flow_bypass_stepped_aside else "on: decided flows cross in the kernel")
+    print(f"  flow bypass        {bypass}")
     print(f"  topology file      {st.topology_file}")
     policy = st.policy
     how = (f"Next Generation on Suricata 8, FirewallDefaultAction {policy.get('firewall_default_action')}, "

@@ -396,7 +396,8 @@ class Lab:
                       self.engines.status(found), str(self.state_dir), [str(p) for p in self.eve.paths],
                       str(self.alert_log.path), str(self.flow_log.path), saved.home_net, list(saved.domains),
                       saved.policy, self.vpc.firewall_name,
-                      {e.name: e.availability_zone for e in self.vpc.endpoints}, saved.flow_bypass)
+                      {e.name: e.availability_zone for e in self.vpc.endpoints}, saved.flow_bypass,
+                      saved.flow_bypass and not self.engines.fragments_reach_the_engine())
 
     def metrics(self) -> list[Metric]:
         """The firewall's counters under AWS's CloudWatch names and dimensions, per endpoint (lab/metrics.py).

@@ -83,7 +83,8 @@ class Status:
     policy: dict[str, Any]
     firewall_name: str
     availability_zones: dict[str, str]
-    flow_bypass: bool = True
+    flow_bypass: bool = True  # as the lab was started (`up --no-flow-bypass` turns it off)
+    flow_bypass_stepped_aside: bool = False  # on, but off while the policy's fragment action needs fragments
 
     @property
     def up(self) -> bool:

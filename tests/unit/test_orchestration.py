@@ -238,3 +238,19 @@ def test_log_marks_count_only_later_records(tmp_path, fakes):
         f.write(json.dumps({"event": {**alert, "src_ip": "10.0.136.108"}}) + "\n")
     assert [a["event"]["src_ip"] for a in lab.alerts(since=mark, aws=True)] == ["10.0.136.108"]
     assert lab.alerts(since=mark) == [] and len(lab.alerts()) == 1
+
+
+def test_status_says_when_flow_bypass_is_off_or_steps_aside(tmp_path, fakes):
+    from lab.stateless import Actions, StatelessPolicy, iptables_rules
+    lab = new_lab(tmp_path, fakes)
+    lab.up("nat-first")
+    st = lab.status()
+    assert st.flow_bypass and not st.flow_bypass_stepped_aside
+    rules = lab.state.rules_dir / "stateless.rules"
+    rules.write_text(iptables_rules(StatelessPolicy(fragment_default=Actions("aws:drop"))))
+    assert lab.status().flow_bypass_stepped_aside
+    lab.down()
+    off = new_lab(tmp_path, fakes, flow_bypass=False)
+    off.up("nat-first")
+    assert not off.status().flow_bypass and not off.status().flow_bypass_stepped_aside
+    assert new_lab(tmp_path, fakes).flow_bypass is False  # what the running lab was started with
