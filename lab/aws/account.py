@@ -712,23 +712,16 @@ class _Importer:
         call = "describe-firewall-policy"
         doc = _plain(self.document(call))
         fw_arn = self.firewall.get("FirewallPolicyArn")
-        if "FirewallPolicyV2" in doc:
-            kind, body_key, name_key, response = "V2", "FirewallPolicyV2", "FirewallPolicyV2Name", \
-                doc.get("FirewallPolicyV2Response") or {}
-            arn = response.get("FirewallPolicyV2Arn")
-            body = doc["FirewallPolicyV2"]
-            refs = [(f"FirewallPolicyV2.{key}[{i}].ResourceArn", e.get("ResourceArn"))
-                    for key, i, e in rule_group_references(body, True) if "ResourceArn" in e]
-        elif "FirewallPolicy" in doc:
-            kind, body_key, name_key, response = "classic", "FirewallPolicy", "FirewallPolicyName", \
-                doc.get("FirewallPolicyResponse") or {}
-            arn = response.get("FirewallPolicyArn")
-            body = doc["FirewallPolicy"]
-            refs = [(f"FirewallPolicy.{key}[{i}].ResourceArn", e.get("ResourceArn"))
-                    for key, i, e in rule_group_references(body, False)]
-        else:
+        v2 = "FirewallPolicyV2" in doc
+        body_key = "FirewallPolicyV2" if v2 else "FirewallPolicy"
+        if body_key not in doc:
             raise self.fail(call, "", f"neither FirewallPolicy nor FirewallPolicyV2 (keys: {sorted(doc)[:5]})",
                             self.hint(call))
+        kind, name_key, response = "V2" if v2 else "classic", f"{body_key}Name", doc.get(f"{body_key}Response") or {}
+        arn, body = response.get(f"{body_key}Arn"), doc[body_key]
+        # A Next Generation policy's inline rule groups have no ARN; a Classic reference without one is an error.
+        refs = [(f"{body_key}.{key}[{i}].ResourceArn", e.get("ResourceArn"))
+                for key, i, e in rule_group_references(body, v2) if not v2 or "ResourceArn" in e]
         if not isinstance(body, dict):
             raise self.fail(call, body_key, "expected an object", self.hint(call))
         if arn and fw_arn and arn != fw_arn:
