@@ -23,6 +23,7 @@ import os
 import platform
 import statistics
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from lab import Lab
@@ -49,10 +50,7 @@ def measure(lab: Lab, modes: tuple[str, ...], seconds: int, runs: int) -> dict:
     out = {}
     for mode in modes:
         for streams in (1, 4):
-            if mode == "bare":
-                with lab.engines.out_of_path():
-                    samples = [iperf(lab, streams, seconds) for _ in range(runs)]
-            else:
+            with lab.engines.out_of_path() if mode == "bare" else nullcontext():
                 samples = [iperf(lab, streams, seconds) for _ in range(runs)]
             out[f"{mode}_{streams}"] = summary(samples)
     assert lab.status().firewall_engine == "running"

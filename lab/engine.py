@@ -8,8 +8,8 @@
     Engines          one engine in every endpoint of a lab: wait, stop, start, check, reload, status,
                      out of path (benchmarks); used by Lab, the benchmarks and the tests alike
 
-Flow bypass: once Suricata has decided a flow and has nothing left to inspect in it (its reassembly depth
-passed, or its TLS session encrypted), its verdict marks the packet; conntrack keeps the mark for the flow
+Flow bypass: once Suricata has decided a flow and has nothing left to inspect in it (either side past the
+reassembly depth), its verdict marks the packet; conntrack keeps the mark for the flow
 and the endpoint's kernel forwards the flow's later packets itself, through the same fail-closed gate as
 the stateless engine's passes. The node's supervisor (compose/images/firewall.py) counts those packets from
 conntrack into the flow's FLOW log record.
@@ -115,11 +115,14 @@ class Suricata:
         # Suricata answers them with ICMP host-prohibited, which nothing else in this node ever sends.
         self.kernel.iptables(pid, "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "host-prohibited", "-j", "DROP")
 
-    def keep_marks(self, name: str, container: Container, on: bool) -> None:
+    def keep_marks(self, name: str, container: Container, on: bool, idle_timeout: int) -> None:
         """A flow's bypass mark kept by conntrack (on), or not (off: every packet goes to the queue). On, the
         mark goes from the engine's verdict into the flow's conntrack entry and from there onto each later
         packet. The rules make the endpoint track connections, which reassembles fragments before the
-        stateless engine: off while the policy's fragment default action needs to see them."""
+        stateless engine: off while the policy's fragment default action needs to see them. A bypassed flow
+        idle for `idle_timeout` seconds (the policy's TCP idle timeout) loses its entry, and its mark."""
+        self.kernel.sysctl(self.docker.pid(container.id), "net.netfilter.nf_conntrack_tcp_timeout_established",
+                           str(idle_timeout))
         mask = f"{BYPASS_MARK:#x}"
         rules = [("PREROUTING", "-j", "CONNMARK", "--restore-mark", "--mask", mask),
                  ("POSTROUTING", "-m", "mark", "--mark", f"{mask}/{mask}", "-j", "CONNMARK", "--save-mark",
@@ -369,14 +372,12 @@ class Engines:
         """The policy's stateless rules (stateless.rules) live in every endpoint, its TCP idle timeout on the
         flows the kernel forwards (bypassed flows), and its pass path open."""
         found = self.docker.containers(self.lab)
-        idle = str(self.tcp_idle_timeout())
+        idle = self.tcp_idle_timeout()
         marks = self.engine.flow_bypass and self.fragments_reach_the_engine()
         for name in self.endpoints:
             container = self._container(name, found)
             self.engine.apply_stateless(name, container)
-            self.engine.keep_marks(name, container, marks)
-            self.engine.kernel.sysctl(self.docker.pid(container.id),
-                                      "net.netfilter.nf_conntrack_tcp_timeout_established", idle)
+            self.engine.keep_marks(name, container, marks, idle)
             self.engine.gate(name, container, engine_running=True)
 
     def fragments_reach_the_engine(self) -> bool:

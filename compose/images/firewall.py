@@ -236,13 +236,10 @@ def list_bypassed():
 
 
 def clear_bypass_marks():
-    """A new engine decides every flow again: the kernel forwards nothing on an earlier engine's word."""
-    if bypassed is not None:
-        bypassed.poll()
+    """A new engine decides every flow again: the kernel forwards nothing on an earlier engine's word. (Each
+    deleted entry's DESTROY event carries its final counts to the FLOW records waiting for it.)"""
     subprocess.run(["conntrack", "-D", "--mark", f"{BYPASS_MARK}/{BYPASS_MARK}"], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if bypassed is not None:
-        bypassed.poll()
 
 
 def follow_bypassed():
