@@ -91,9 +91,10 @@ def lab(nfwlab: Lab) -> Iterator[Lab]:
     nfwlab.switch("nat-first")
 
 
-def test_a_long_flow_is_bypassed_and_its_flow_log_counts_every_byte_iperf3_sent(lab, nfwlab_ports):
+def test_a_long_flow_is_bypassed_and_its_flow_log_counts_every_byte_that_crossed(lab, nfwlab_ports):
     """Suricata decides the flow, then the kernel forwards it; the FLOW records still count every packet of
-    both directions (from the endpoint's conntrack), checked against iperf3's own count of what it sent."""
+    both directions (from the endpoint's conntrack), checked against iperf3's own counts of what its client
+    sent and its server received."""
     local = next(nfwlab_ports)
     lab.exec("internet", ["sh", "-c", "pidof iperf3 || iperf3 -s -D"])
     Wait("iperf3 to listen in the internet node", 5, interval=0.1).until(
@@ -101,21 +102,23 @@ def test_a_long_flow_is_bypassed_and_its_flow_log_counts_every_byte_iperf3_sent(
     mark = lab.log_mark()
     code, out, err = lab.exec("server-a", ["iperf3", "-c", WEB_SERVER, "-t", "2", "--cport", str(local), "-J"])
     assert code == 0, out[-300:] + err[-300:]
-    summary = json.loads(out)["end"]["sum_sent"]
-    sent, retransmits = summary["bytes"], summary.get("retransmits", 0)
-    assert sent > 100_000_000
+    end = json.loads(out)["end"]
+    sent, retransmits = end["sum_sent"]["bytes"], end["sum_sent"].get("retransmits", 0)
+    received = end["sum_received"]["bytes"]
+    assert received > 100_000_000
     out_record = lab.wait_for_flows({"event.src_port": local, "event.src_ip": SERVER_A}, since=mark, timeout=30)[0]
     back = lab.wait_for_flows({"event.dest_port": local, "event.flow_id": out_record["event"]["flow_id"]},
                               since=mark, timeout=30)[0]
     engine = [r for r in lab.eve.records("flow") if r.get("flow_id") == out_record["event"]["flow_id"]]
     assert engine and engine[0]["flow"]["bypass"] == "local", engine  # Suricata says it bypassed the flow
     forward, reply = out_record["event"]["netflow"], back["event"]["netflow"]
-    # What crossed is iperf3's payload, one header per packet the endpoint counted (with TSO a packet may
-    # carry up to 64 KB) and the segments TCP sent again: within 1 % of what iperf3 sent, and bounded both
-    # ways by those headers and iperf3's own count of retransmitted segments (1448 bytes each at most).
-    assert abs(forward["bytes"] - sent) / sent < 0.01, (forward, sent)
-    extra = forward["bytes"] - sent
-    assert HEADER[0] * forward["pkts"] <= extra <= HEADER[1] * forward["pkts"] + 1448 * retransmits + 100, (
+    # What crossed is bounded by iperf3's two counts. From below: every byte the server received crossed, one
+    # header per packet the endpoint counted (with TSO a packet may carry up to 64 KB). From above: what the
+    # client wrote, those headers, and the segments TCP sent again (1448 bytes each at most). The two counts
+    # differ when the server closes its socket with data still unread at the end of the test: the reset
+    # that follows discards what the client still had queued, which never crossed.
+    assert received + HEADER[0] * forward["pkts"] <= forward["bytes"], (forward, received)
+    assert forward["bytes"] <= sent + HEADER[1] * forward["pkts"] + 1448 * retransmits + 100, (
         forward, sent, retransmits)
     assert HEADER[0] * reply["pkts"] <= reply["bytes"] <= HEADER[1] * reply["pkts"] + 200, reply  # acks only
     assert forward["start"] == reply["start"] and forward["end"] >= forward["start"]
