@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from .documents import load_yaml
 from .errors import ConfigError
 
 PROTOCOLS = ("tls", "http", "tcp", "udp", "icmp", "dns")
@@ -290,7 +291,12 @@ def _case(ctx: _Ctx, raw: dict[str, Any], group: str, tags: tuple[str, ...], pol
     zone = _text(ctx, raw.get("availability_zone"), "availability_zone")
     own_tags = _tags(ctx, raw.get("tags"))
     description = _text(ctx, raw.get("description"), "description") or ""
-    if len(ctx.errors) > before:
+    for key, value in (("name", name), ("from", source), ("to", to)):
+        if value is None and key in raw:  # null: written so (reported once), from `defaults` or from `each`
+            said = f"{ctx.path}: {ctx.where}: {key} is empty: give it a value or leave it out"
+            if said not in ctx.errors:
+                ctx.errors.append(said)
+    if len(ctx.errors) > before or not (name and source and to and protocol and expect):
         return None
     assert name and source and to and protocol and expect
     return Case(f"{group} / {name}" if group else name, source, to, protocol, port, expect, server_name, alert,
@@ -302,7 +308,11 @@ def _relative(ctx: _Ctx, value: Any, key: str) -> Path | None:
     text = _text(ctx, value, key)
     if text is None:
         return None
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~user of no user on this host
+        ctx.fail(f"{key} {text!r}: no home directory for {text.split('/', 1)[0]}")
+        return None
     return path if path.is_absolute() else Path(os.path.normpath(ctx.path.parent / path))
 
 
@@ -385,8 +395,11 @@ def load_cases(path: str | Path) -> CaseFile:
     except OSError as e:
         raise CaseError(f"cannot read the case file {path}: {e.strerror}", "give the path of a YAML case file") \
             from None
+    except UnicodeDecodeError as e:
+        raise CaseError(f"cannot read the case file {path}: not UTF-8 text ({e.reason} at byte {e.start})",
+                        "give the path of a YAML case file") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise CaseError(f"{path} is not YAML: {str(e).splitlines()[0]}"

@@ -247,7 +247,7 @@ class _Reader:
         if not isinstance(data, dict):
             raise self.fail(where, f"expected a mapping, got {type(data).__name__}", "write it as `key: value` lines")
         required, optional = list(required), list(optional)
-        unknown = sorted(set(data) - set(required) - set(optional))
+        unknown = sorted(set(data) - set(required) - set(optional), key=str)  # YAML keys may be numbers too
         if unknown:
             raise self.fail(f"{where}.{unknown[0]}" if where else unknown[0], "unknown field",
                             f"known fields here: {', '.join(required + optional)}")
@@ -413,7 +413,7 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
         where = f"servers[{i}]"
         s = r.mapping(s, where, ["name", "subnet", "ip"], ["count"])
         count = s.get("count", 1)
-        if not isinstance(count, int) or not 1 <= count <= 250:
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 250:
             raise r.fail(f"{where}.count", f"{count!r} is not a number of servers from 1 to 250",
                          "write count: 50 (with {n} in the name: app-{n} gives app-1, app-2, ...)")
         pattern = r.text(s["name"], f"{where}.name")
@@ -435,7 +435,7 @@ def parse_vpc(data: Any, source: str = "<vpc>") -> Vpc:
                      "pick another address in internet.cidr")
     domains = tuple(validate_domain(r.text(d, f"internet.domains[{i}]"), f"{source}: internet.domains[{i}]")
                     for i, d in enumerate(r.items(net["domains"], "internet.domains")))
-    internet = Internet(net.get("name", "internet"), inet_cidr, web, domains)
+    internet = Internet(r.text(net.get("name", "internet"), "internet.name"), inet_cidr, web, domains)
     for i, n in enumerate(nats):
         if n.elastic_ip in inet_cidr:
             raise r.fail(f"nat_gateways[{i}].elastic_ip", f"{n.elastic_ip} is inside the internet block {inet_cidr}",

@@ -42,6 +42,7 @@ from .policy import (
     Policy,
     Rendered,
     Rule,
+    _definition,
     _gid_sid,
     _group_name,
     _rename_variables,
@@ -189,7 +190,8 @@ def _hook_of(doc: Fields, where: str, hook: Any) -> tuple[str, str]:
     """A modeled rule's Hook (AWS's enum TLS_CLIENT_HELLO, or the rule-string form tls:client_hello) as
     (protocol, hook)."""
     if not isinstance(hook, str) or not hook:
-        raise doc.fail(f"{where}.Hook", "missing", "give the connection-state hook, e.g. TCP_ALL or TLS_CLIENT_HELLO")
+        raise doc.fail(f"{where}.Hook", "missing" if hook in (None, "") else f"{hook!r} is not a hook",
+                       "give the connection-state hook, e.g. TCP_ALL or TLS_CLIENT_HELLO")
     if ":" in hook:
         proto, _, name = hook.lower().partition(":")
     else:
@@ -215,7 +217,7 @@ def modeled_rule(doc: Fields, entry: Any, where: str, sid: int) -> tuple[str, st
     doc.fields(entry, where, ("Action", "ActionScope", "Hook", "Protocol", "SourceIPs", "SourcePorts", "DestIPs",
                               "DestPorts", "AcceptPriorHooks", "AlertEnabled", "BypassIPSEnabled", "RuleOptions",
                               "RuleMetadata"))
-    action = MODELED_ACTIONS.get(entry.get("Action"))
+    action = MODELED_ACTIONS.get(entry["Action"]) if isinstance(entry.get("Action"), str) else None
     if action is None:
         raise doc.fail(f"{where}.Action", f"{entry.get('Action')!r} is not valid",
                        f"use one of {', '.join(MODELED_ACTIONS)}")
@@ -227,7 +229,8 @@ def modeled_rule(doc: Fields, entry: Any, where: str, sid: int) -> tuple[str, st
     proto, hook = _hook_of(doc, where, entry.get("Hook"))
     protocol = entry.get("Protocol")
     if not isinstance(protocol, str) or not protocol:
-        raise doc.fail(f"{where}.Protocol", "missing", f"give the hook's protocol ({proto.upper()})")
+        raise doc.fail(f"{where}.Protocol", "missing" if protocol in (None, "") else f"{protocol!r} is not a protocol",
+                       f"give the hook's protocol ({proto.upper()})")
     if protocol.lower() != proto and not (proto not in PACKET_PROTOCOLS and protocol.lower() in ("tcp", "udp")):
         raise doc.fail(f"{where}.Protocol", f"{protocol!r} does not match the hook {entry['Hook']!r}",
                        f"AWS: \"The protocol must match the hook's protocol family\": use {proto.upper()}")
@@ -298,6 +301,9 @@ def check_firewall_rule(text: str) -> tuple[ParsedRule, str | None]:
         return rule, f"no hook: write {proto}:all, tls:client_hello... (AWS: protocol:hook)"
     if hook.startswith("<") and primary != "accept":
         return rule, "AWS: the accept-prior-hooks `<` form \"is valid only with an accept action\""
+    if hook.startswith("<") and suricata_hook(rule.protocol).partition(":<")[2] not in APP_HOOKS.get(proto, ()):
+        return rule, (f"{rule.protocol}: the accept-prior-hooks `<` form needs an application-layer protocol's hook "
+                      "(tls:<client_hello, http1:<request_headers...): the hooks before it are accepted")
     if not SID_RE.search(text):
         return rule, "the rule has no sid: add sid:<number>;"
     return rule, option_refusal(rule)
@@ -339,7 +345,7 @@ def domain_list_rules(doc: Fields, data: Any, where: str) -> list[Rule]:
     kind = lst.get("GeneratedRulesType")
     verbs = {"ALLOWLIST": "accept:flow", "DENYLIST": "drop:flow,alert", "REJECTLIST": "reject:flow,alert",
              "ALERTLIST": "accept:hook,alert"}
-    if kind not in verbs:
+    if not isinstance(kind, str) or kind not in verbs:
         raise doc.fail(f"{where}.GeneratedRulesType", f"{kind!r} is not valid", f"use one of {', '.join(verbs)}")
     if not targets or any(not DOMAIN_RE.match(t) for t in targets):
         raise doc.fail(f"{where}.Targets", "expected domain names", "write names, with a leading dot for a domain "
@@ -403,7 +409,10 @@ def parse_firewall_group(doc: Fields, data: Any, where: str, name: str, priority
             if comment:
                 rules.append(Rule(comment, f"FirewallRules[{i}]"))
             if text:
-                _, refused = check_firewall_rule(text)
+                try:
+                    _, refused = check_firewall_rule(text)
+                except ValueError as e:  # RuleOptions that make no rule: an unclosed quote, a missing ';'
+                    raise doc.fail(f"{at}[{i}]", str(e), "check the RuleOptions' Settings") from None
                 if refused:
                     raise doc.fail(f"{at}[{i}]", refused, "rewrite the rule: AWS refuses it")
                 rules.append(Rule(_to_suricata(text), f"FirewallRules[{i}]"))
@@ -423,6 +432,14 @@ def parse_firewall_group(doc: Fields, data: Any, where: str, name: str, priority
 # --------------------------------------------------------------------------
 # The policy document
 # --------------------------------------------------------------------------
+def _group_entry_name(data: Any) -> Any:
+    """The RuleGroupName a rule group document gives itself (at the top or in RuleGroupResponse), if any."""
+    if not isinstance(data, dict):
+        return None
+    response = data.get("RuleGroupResponse")
+    return data.get("RuleGroupName") or (response.get("RuleGroupName") if isinstance(response, dict) else None)
+
+
 def is_nextgen(data: Any) -> bool:
     return isinstance(data, dict) and "FirewallPolicyV2" in data
 
@@ -440,12 +457,12 @@ def _referenced(doc: Fields, ref: Any, where: str, search_dir: Path | None,
     return name, available[name]
 
 
-def _group_document(data: Any) -> tuple[str | None, Any, Any]:
+def _group_document(doc: Fields, data: Any) -> tuple[str | None, Any, Any]:
     """(the rule group's type, its FirewallRuleGroup/IpsRuleGroup/RuleGroup part, its Capacity) from
     describe-rule-group output."""
     if not isinstance(data, dict):
         return None, data, None
-    response = data.get("RuleGroupResponse") or {}
+    response = doc.part(data, "RuleGroupResponse", "RuleGroupResponse")
     capacity = response.get("Capacity", data.get("Capacity"))
     for key, kind in (("FirewallRuleGroup", "FIREWALL"), ("IpsRuleGroup", "IPS"), ("RuleGroup", None)):
         if key in data:
@@ -460,8 +477,9 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
     doc = Fields(source, NG_IGNORED)
     doc.fields(data, "(top)", ("FirewallPolicyV2", "FirewallPolicyV2Response", "FirewallPolicyV2Name",
                                "RuleGroups"))
-    response = data.get("FirewallPolicyV2Response") or {}
-    name = data.get("FirewallPolicyV2Name") or response.get("FirewallPolicyV2Name") or Path(source).stem
+    response = doc.part(data, "FirewallPolicyV2Response", "FirewallPolicyV2Response")
+    name = doc.name(data.get("FirewallPolicyV2Name") or response.get("FirewallPolicyV2Name") or Path(source).stem,
+                    "FirewallPolicyV2Name")
     pol = doc.fields(data.get("FirewallPolicyV2"), "FirewallPolicyV2", (
         "FirewallDefaultAction", "FirewallRuleGroupEntries", "IpsRuleGroupEntries", "PolicyMode",
         "PolicyVariables", "StatefulEngineOptions", "TLSInspectionConfigurationArn", "Route53ResolvedIPValidation"))
@@ -495,14 +513,13 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
                     ("HOME_NET",))
     home_net = None
     if "HOME_NET" in rv:
-        ip_sets, _ = _variables(doc, {"IPSets": {"HOME_NET": rv["HOME_NET"]}}, "FirewallPolicyV2.PolicyVariables")
-        home_net = ip_sets["HOME_NET"]
+        home_net = _definition(doc, "IPSets", rv["HOME_NET"],
+                               "FirewallPolicyV2.PolicyVariables.RuleVariables.HOME_NET")
 
     known: dict[str, Any] = dict(available or {})
-    for i, entry in enumerate(data.get("RuleGroups") or []):
-        gname = (entry.get("RuleGroupName") or (entry.get("RuleGroupResponse") or {}).get("RuleGroupName")
-                 if isinstance(entry, dict) else None)
-        if not gname:
+    for i, entry in enumerate(doc.listed(data.get("RuleGroups"), "RuleGroups")):
+        gname = _group_entry_name(entry)
+        if not isinstance(gname, str) or not gname:
             raise doc.fail(f"RuleGroups[{i}]", "no RuleGroupName", "name each rule group in the list")
         known[gname] = (f"{source}: RuleGroups[{i}]", entry)
 
@@ -531,7 +548,7 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
             continue
         gname, (gsource, gdata) = _referenced(doc, entry["ResourceArn"], where, search_dir, known)
         gdoc = Fields(gsource, NG_IGNORED)
-        kind, body, capacity = _group_document(gdata)
+        kind, body, capacity = _group_document(gdoc, gdata)
         if kind not in (None, "FIREWALL"):
             raise doc.fail(f"{where}.ResourceArn", f"rule group {gname} is a {kind} rule group",
                            "the firewall section takes firewall rule groups (Type FIREWALL)")
@@ -562,18 +579,19 @@ def parse_nextgen(data: Any, source: str, available: dict[str, Any] | None = Non
             if "RulesString" not in src:
                 raise doc.fail(f"{where}.InlineRuleGroup.RulesSource", "no RulesString",
                                "AWS: IPS rules are \"provided as a single Suricata-compatible rule string\"")
-            ips_group = parse_rule_group({"RuleGroup": inline}, f"{source}: {where}.InlineRuleGroup",
-                                         f"embedded-ips-{i + 1}")
+            ips_group = parse_rule_group({"InlineRuleGroup": inline}, f"{source}: {where}", f"embedded-ips-{i + 1}",
+                                         "InlineRuleGroup")
         else:
             gname, (gsource, gdata) = _referenced(doc, entry["ResourceArn"], where, search_dir, known)
-            kind, body, capacity = _group_document(gdata)
+            kind, body, capacity = _group_document(Fields(gsource, NG_IGNORED), gdata)
             if kind not in (None, "IPS", "STATEFUL"):
                 raise doc.fail(f"{where}.ResourceArn", f"rule group {gname} is a {kind} rule group",
                                "the IPS section takes IPS rule groups (Suricata rule strings)")
-            wrapped = {"RuleGroup": body, "RuleGroupName": gname}
+            part = "IpsRuleGroup" if isinstance(gdata, dict) and "IpsRuleGroup" in gdata else "RuleGroup"
+            wrapped = {part: body, "RuleGroupName": gname}
             if capacity is not None:
                 wrapped["RuleGroupResponse"] = {"Capacity": capacity}
-            ips_group = parse_rule_group(wrapped, gsource, gname)
+            ips_group = parse_rule_group(wrapped, gsource, gname, part)
         if ips_group.rule_order not in (None, DEFAULT_ORDER):
             raise doc.fail(where, f"rule group {ips_group.name} sets RuleOrder {ips_group.rule_order}",
                            "AWS: \"The IPS engine evaluates rules by action order\"; remove StatefulRuleOptions")
@@ -763,8 +781,8 @@ def load_any_policy(path: str | Path, extra: Sequence[str | Path] = ()) -> AnyPo
     available: dict[str, Any] = {}
     for p in extra:
         gdata = read_document(p, "rule group file")
-        name = (gdata.get("RuleGroupName") or (gdata.get("RuleGroupResponse") or {}).get("RuleGroupName")
-                if isinstance(gdata, dict) else None) or Path(p).stem
+        name = _group_entry_name(gdata)
+        name = name if isinstance(name, str) and name else Path(p).stem
         available[name] = (str(p), gdata)
     return parse_nextgen(data, str(path), available, path.parent)
 

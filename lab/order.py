@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import ConfigError
+
 DEFAULT_ACTIONS_ORIGIN = "the policy's StatefulDefaultActions"  # lab/policy.py names its default rules so
 PROBE_GID = 3  # the lab's own rules that implement strict order; never logged (gid 5: flow bypass)
 PROBE_ORIGIN, CLEAR_ORIGIN = " (strict-order probe)", "the lab's strict-order rules"
@@ -175,7 +177,11 @@ def strict_order(rules: list[tuple[str, str | None]]) -> list[tuple[str, str | N
         if r > 0:
             current = r
         if r > 0 and r != final:
-            parsed = parse_rule(text)
+            try:
+                parsed = parse_rule(text)
+            except ValueError as e:  # Suricata would refuse it too; strict order must read it to probe it
+                raise ConfigError(f"{origin}: {e}", "write `action protocol source port -> destination port "
+                                  "(options;)`: strict order reads every deciding rule") from None
             kept = [(k, v) for k, v in parsed.options if k not in _NOT_COPIED and not _changes_state(k, v)]
             probes.append((parsed.text("alert", [*kept, ("noalert", None), ("flowbits", f"set,nfw.run{r}"),
                                                  ("priority", "2"), ("gid", str(PROBE_GID)),

@@ -52,6 +52,7 @@ RULE_ACTIONS = ("alert", "pass", "drop", "reject", "rejectsrc", "rejectdst", "re
 VAR_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 VAR_REF_RE = re.compile(r"\$([A-Za-z][A-Za-z0-9_]*)")
 PORT_RE = re.compile(r"^(\d{1,5})(:(\d{1,5})?)?$")
+GROUP_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,128}")  # AWS's pattern for a rule group's name
 SID_RE = re.compile(r"(?<![a-z_.])sid\s*:\s*(\d+)\s*;")
 GID_RE = re.compile(r"(?<![a-z_.])gid\s*:\s*(\d+)\s*;")
 
@@ -189,23 +190,27 @@ def _variables(doc: Fields, data: Any, where: str) -> tuple[dict, dict]:
             w = f"{where}.{kind}.{name}"
             if not VAR_NAME_RE.match(str(name)):
                 raise doc.fail(w, "not a valid variable name", "use letters, digits and _, starting with a letter")
-            defs = doc.strings(doc.fields(value, w, ("Definition",)).get("Definition"), f"{w}.Definition")
-            if not defs:
-                raise doc.fail(f"{w}.Definition", "is empty", "list at least one CIDR block or port")
-            for d in defs:
-                if kind == "IPSets":
-                    try:
-                        ipaddress.ip_network(d, strict=False)
-                    except ValueError:
-                        raise doc.fail(f"{w}.Definition", f"{d!r} is not a CIDR block", "write it like 10.0.0.0/16") \
-                            from None
-                else:
-                    m = PORT_RE.match(d)
-                    if not m or int(m.group(1)) > 65535 or (m.group(3) and int(m.group(3)) > 65535):
-                        raise doc.fail(f"{w}.Definition", f"{d!r} is not a port or port range",
-                                       "write 443 or 1024:65535")
-            out[str(name)] = tuple(defs)
+            out[str(name)] = _definition(doc, kind, value, w)
     return ip_sets, port_sets
+
+
+def _definition(doc: Fields, kind: str, value: Any, where: str) -> tuple[str, ...]:
+    """One variable's {Definition: [...]}: CIDR blocks for IPSets, ports or port ranges for PortSets."""
+    defs = doc.strings(doc.fields(value, where, ("Definition",)).get("Definition"), f"{where}.Definition")
+    if not defs:
+        raise doc.fail(f"{where}.Definition", "is empty", "list at least one CIDR block or port")
+    for d in defs:
+        if kind == "IPSets":
+            try:
+                ipaddress.ip_network(d, strict=False)
+            except ValueError:
+                raise doc.fail(f"{where}.Definition", f"{d!r} is not a CIDR block", "write it like 10.0.0.0/16") \
+                    from None
+        else:
+            m = PORT_RE.match(d)
+            if not m or int(m.group(1)) > 65535 or (m.group(3) and int(m.group(3)) > 65535):
+                raise doc.fail(f"{where}.Definition", f"{d!r} is not a port or port range", "write 443 or 1024:65535")
+    return tuple(defs)
 
 
 def _rules_string(doc: Fields, text: Any, where: str, aws_limits: bool = True) -> list[Rule]:
@@ -223,6 +228,8 @@ def _rules_string(doc: Fields, text: Any, where: str, aws_limits: bool = True) -
             continue
         rule = (pending + stripped).strip()
         pending = ""
+        if not rule:  # a lone backslash continued onto a blank line: nothing to read
+            continue
         at = f"{where} line {start}"
         action = rule.split(None, 1)[0]
         if action not in RULE_ACTIONS or not rule.endswith(")") or "(" not in rule:
@@ -240,18 +247,21 @@ def _rules_string(doc: Fields, text: Any, where: str, aws_limits: bool = True) -
     return rules
 
 
-def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGroup:
-    """A stateful rule group from describe-rule-group output, its RuleGroup part, or {RuleGroupName, RuleGroup}."""
+def parse_rule_group(data: Any, source: str, name: str | None = None, part: str = "RuleGroup") -> RuleGroup:
+    """A stateful rule group from describe-rule-group output, its RuleGroup part, or {RuleGroupName, RuleGroup}.
+    `part`: the key the document holds the group under (a Next Generation policy's IpsRuleGroup, InlineRuleGroup),
+    so that errors name the field the user wrote."""
     doc = Fields(source, IGNORED)
-    doc.fields(data, "(top)", ("RuleGroup", "RuleGroupResponse", "RuleGroupName", "RulesSource", "RuleVariables",
+    doc.fields(data, "(top)", (part, "RuleGroupResponse", "RuleGroupName", "RulesSource", "RuleVariables",
                                "StatefulRuleOptions", "ReferenceSets"))
-    response = data.get("RuleGroupResponse") or {}
+    response = doc.part(data, "RuleGroupResponse", "RuleGroupResponse")
     if response.get("Type", "STATEFUL") != "STATEFUL":
         raise doc.fail("RuleGroupResponse.Type", f"{response.get('Type')!r} rule groups are not emulated",
                        "the lab runs the stateful engine (Suricata); use a STATEFUL rule group")
-    name = data.get("RuleGroupName") or response.get("RuleGroupName") or name or Path(source).stem
-    prefix = "RuleGroup" if "RuleGroup" in data else ""
-    group = data.get("RuleGroup", data)
+    name = doc.name(data.get("RuleGroupName") or response.get("RuleGroupName") or name or Path(source).stem,
+                    "RuleGroupName")
+    prefix = part if part in data else ""
+    group = data.get(part, data)
     at = (lambda f: f"{prefix}.{f}" if prefix else f)  # noqa: E731
     doc.fields(group, prefix or "(top)", ("RulesSource", "RuleVariables", "StatefulRuleOptions", "ReferenceSets",
                                           "RuleGroupName", "RuleGroupResponse", "RuleGroup"))
@@ -272,10 +282,10 @@ def parse_rule_group(data: Any, source: str, name: str | None = None) -> RuleGro
     dl = None
     if kind == "RulesSourceList":
         lst = doc.fields(src[kind], where, ("Targets", "TargetTypes", "GeneratedRulesType"))
+        targets = tuple(doc.strings(lst.get("Targets") or [], f"{where}.Targets"))
+        target_types = tuple(doc.strings(lst.get("TargetTypes") or [], f"{where}.TargetTypes"))
         try:
-            dl = DomainList(name, tuple(doc.strings(lst.get("Targets") or [], f"{where}.Targets")),
-                            tuple(doc.strings(lst.get("TargetTypes") or [], f"{where}.TargetTypes")),
-                            lst.get("GeneratedRulesType", ""))
+            dl = DomainList(name, targets, target_types, lst.get("GeneratedRulesType", ""))
         except ConfigError as e:
             raise ConfigError(f"{source}: {where}: {e.message}", e.hint) from None
         lines = domain_list_lines(dl)
@@ -330,7 +340,11 @@ def _group_name(ref: str) -> str:
 
 def group_file(doc: Fields, where: str, name: str, search_dir: Path | None) -> Path:
     """The file of a referenced rule group that is neither in the policy's RuleGroups list nor among the files
-    given: NAME.json, .yaml or .yml next to the policy; ConfigError saying where it was looked for."""
+    given: NAME.json, .yaml or .yml next to the policy; ConfigError saying where it was looked for. NAME is an
+    AWS rule group name, so that a reference never reaches a file outside the policy's folder."""
+    if not GROUP_NAME_RE.fullmatch(name):
+        raise doc.fail(f"{where}.ResourceArn", f"{name[:80]!r} is not a rule group name",
+                       "AWS names a rule group with 1-128 letters, digits and '-'; reference it by that name or ARN")
     for ext in (".json", ".yaml", ".yml"):
         if search_dir is not None and (search_dir / f"{name}{ext}").is_file():
             return search_dir / f"{name}{ext}"
@@ -344,8 +358,9 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
     """A firewall policy from describe-firewall-policy output (or its FirewallPolicy part)."""
     doc = Fields(source, IGNORED)
     doc.fields(data, "(top)", ("FirewallPolicy", "FirewallPolicyResponse", "FirewallPolicyName", "RuleGroups"))
-    response = data.get("FirewallPolicyResponse") or {}
-    name = data.get("FirewallPolicyName") or response.get("FirewallPolicyName") or Path(source).stem
+    response = doc.part(data, "FirewallPolicyResponse", "FirewallPolicyResponse")
+    name = doc.name(data.get("FirewallPolicyName") or response.get("FirewallPolicyName") or Path(source).stem,
+                    "FirewallPolicyName")
     pol = doc.fields(data.get("FirewallPolicy"), "FirewallPolicy", (
         "StatelessDefaultActions", "StatelessFragmentDefaultActions", "StatelessRuleGroupReferences",
         "StatefulRuleGroupReferences", "StatefulDefaultActions", "StatefulEngineOptions", "PolicyVariables",
@@ -363,7 +378,7 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
         raise doc.fail("FirewallPolicy.StatefulEngineOptions.RuleOrder", f"{order!r} is not valid",
                        f"use {' or '.join(RULE_ORDERS)}")
     stream = engine.get("StreamExceptionPolicy", "DROP")
-    if stream not in STREAM_EXCEPTION:
+    if not isinstance(stream, str) or stream not in STREAM_EXCEPTION:
         raise doc.fail("FirewallPolicy.StatefulEngineOptions.StreamExceptionPolicy", f"{stream!r} is not valid",
                        f"use one of {', '.join(STREAM_EXCEPTION)}")
     timeouts = doc.fields(engine.get("FlowTimeouts") or {}, "FirewallPolicy.StatefulEngineOptions.FlowTimeouts",
@@ -390,11 +405,10 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
     rv = variables.get("RuleVariables") or {}
     doc.fields(rv, "FirewallPolicy.PolicyVariables.RuleVariables", ("HOME_NET",))
     if "HOME_NET" in rv:
-        ip_sets, _ = _variables(doc, {"IPSets": {"HOME_NET": rv["HOME_NET"]}}, "FirewallPolicy.PolicyVariables")
-        home_net = ip_sets["HOME_NET"]
+        home_net = _definition(doc, "IPSets", rv["HOME_NET"], "FirewallPolicy.PolicyVariables.RuleVariables.HOME_NET")
 
     groups: dict[str, RuleGroup | StatelessGroup] = dict(available or {})
-    for i, entry in enumerate(data.get("RuleGroups") or []):
+    for i, entry in enumerate(doc.listed(data.get("RuleGroups"), "RuleGroups")):
         g = parse_any_group(entry, f"{source}: RuleGroups[{i}]")
         groups[g.name] = g
 
@@ -414,7 +428,8 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
         return found
 
     stateless_refs: list[tuple[int, StatelessGroup]] = []
-    for i, ref in enumerate(pol.get("StatelessRuleGroupReferences") or []):
+    for i, ref in enumerate(doc.listed(pol.get("StatelessRuleGroupReferences"),
+                                       "FirewallPolicy.StatelessRuleGroupReferences")):
         where = f"FirewallPolicy.StatelessRuleGroupReferences[{i}]"
         ref = doc.fields(ref, where, ("ResourceArn", "RuleGroupName", "Priority"))
         sg = find(ref.get("ResourceArn") or ref.get("RuleGroupName"), where, StatelessGroup)
@@ -434,9 +449,7 @@ def parse_policy(data: Any, source: str, available: dict[str, RuleGroup | Statel
                        f"{used}, more than the {MAX_CAPACITY} AWS allows a policy", "remove or simplify rule groups")
     stateless = StatelessPolicy(tuple(stateless_refs), default, fragment_default, policy_actions)
 
-    refs_data = pol.get("StatefulRuleGroupReferences") or []
-    if not isinstance(refs_data, list):
-        raise doc.fail("FirewallPolicy.StatefulRuleGroupReferences", "expected a list", "see the README")
+    refs_data = doc.listed(pol.get("StatefulRuleGroupReferences"), "FirewallPolicy.StatefulRuleGroupReferences")
     refs: list[GroupRef] = []
     for i, ref in enumerate(refs_data):
         where = f"FirewallPolicy.StatefulRuleGroupReferences[{i}]"
@@ -502,6 +515,9 @@ def rules_file_policy(path: Path) -> Policy:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such rules file", "give a Suricata rules file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot be read ({e.__class__.__name__})", "give a readable Suricata rules file") \
+            from None
     rules = _rules_string(Fields(str(path), IGNORED), text, "rules", aws_limits=False)  # run as-is
     group = RuleGroup(path.stem, str(path), "RulesString", tuple(rules))
     return Policy(path.stem, str(path), (GroupRef(group),))

@@ -54,7 +54,7 @@ class DomainList:
         if not self.target_types or any(x not in TARGET_TYPES for x in self.target_types):
             raise ConfigError(f"{where}: TargetTypes {list(self.target_types)} is not valid",
                               f"use one or both of {', '.join(TARGET_TYPES)}")
-        if self.generated_rules_type not in RULE_TYPES:
+        if not isinstance(self.generated_rules_type, str) or self.generated_rules_type not in RULE_TYPES:
             raise ConfigError(f"{where}: GeneratedRulesType {self.generated_rules_type!r} is not supported",
                               f"use one of {', '.join(RULE_TYPES)}")
 
@@ -187,7 +187,7 @@ def stateful_rule_line(rule: dict, where: str) -> str:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"{where}.Header.Protocol: {protocol!r} is not valid", f"use one of {', '.join(PROTOCOLS)}")
     direction = header.get("Direction", "FORWARD")
-    if direction not in DIRECTIONS:
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
         raise ConfigError(f"{where}.Header.Direction: {direction!r} is not valid", "use FORWARD or ANY")
     parts = rule_options(rule.get("RuleOptions"), where)
     if not any(p.startswith("sid:") for p in parts):

@@ -113,10 +113,12 @@ def is_stateless(data: Any) -> bool:
     """Whether a rule-group document (describe-rule-group output or its parts) is a stateless group."""
     if not isinstance(data, dict):
         return False
-    if (data.get("RuleGroupResponse") or {}).get("Type") == "STATELESS" or data.get("Type") == "STATELESS":
+    response = data.get("RuleGroupResponse")
+    if (isinstance(response, dict) and response.get("Type") == "STATELESS") or data.get("Type") == "STATELESS":
         return True
     group = data.get("RuleGroup", data)
-    return isinstance(group, dict) and "StatelessRulesAndCustomActions" in (group.get("RulesSource") or {})
+    source = group.get("RulesSource") if isinstance(group, dict) else None
+    return isinstance(source, dict) and "StatelessRulesAndCustomActions" in source
 
 
 def custom_actions(doc: Fields, data: Any, where: str) -> dict[str, tuple[str, ...]]:
@@ -137,8 +139,9 @@ def custom_actions(doc: Fields, data: Any, where: str) -> dict[str, tuple[str, .
         metric = doc.fields(definition.get("PublishMetricAction") or {},
                             f"{w}.ActionDefinition.PublishMetricAction", ("Dimensions",))
         values = []
-        for j, dim in enumerate(metric.get("Dimensions") or []):
-            wd = f"{w}.ActionDefinition.PublishMetricAction.Dimensions[{j}]"
+        dimensions = f"{w}.ActionDefinition.PublishMetricAction.Dimensions"
+        for j, dim in enumerate(doc.listed(metric.get("Dimensions"), dimensions)):
+            wd = f"{dimensions}[{j}]"
             value = doc.fields(dim, wd, ("Value",)).get("Value")
             if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", value):
                 raise doc.fail(f"{wd}.Value", f"{value!r} is not a dimension value the lab takes",
@@ -172,7 +175,7 @@ def actions(doc: Fields, data: Any, where: str, custom: dict[str, tuple[str, ...
 
 def _addresses(doc: Fields, data: Any, where: str) -> tuple[str, ...]:
     out = []
-    for i, entry in enumerate(data or []):
+    for i, entry in enumerate(doc.listed(data, where)):
         value = doc.fields(entry, f"{where}[{i}]", ("AddressDefinition",)).get("AddressDefinition")
         try:
             net = ipaddress.ip_network(str(value), strict=False)
@@ -187,7 +190,7 @@ def _addresses(doc: Fields, data: Any, where: str) -> tuple[str, ...]:
 
 def _ports(doc: Fields, data: Any, where: str) -> tuple[tuple[int, int], ...]:
     out = []
-    for i, entry in enumerate(data or []):
+    for i, entry in enumerate(doc.listed(data, where)):
         entry = doc.fields(entry, f"{where}[{i}]", ("FromPort", "ToPort"))
         low, high = entry.get("FromPort"), entry.get("ToPort")
         if not all(isinstance(p, int) and 0 <= p <= 65535 for p in (low, high)) or low > high:  # type: ignore[operator]
@@ -204,7 +207,7 @@ def _match(doc: Fields, data: Any, where: str) -> Match:
         raise doc.fail(f"{where}.Protocols", f"{protocols!r} is not a list of protocol numbers",
                        "write IANA numbers: [6] for TCP, [17] for UDP, [1] for ICMP")
     flags = []
-    for i, entry in enumerate(data.get("TCPFlags") or []):
+    for i, entry in enumerate(doc.listed(data.get("TCPFlags"), f"{where}.TCPFlags")):
         entry = doc.fields(entry, f"{where}.TCPFlags[{i}]", ("Flags", "Masks"))
         names = [doc.strings(entry.get(k) or [], f"{where}.TCPFlags[{i}].{k}") for k in ("Flags", "Masks")]
         for k, values in zip(("Flags", "Masks"), names, strict=True):
@@ -229,8 +232,9 @@ def parse_stateless_group(data: Any, source: str, ignored: set[str], name: str |
     """A stateless rule group from `describe-rule-group --type STATELESS` output or its RuleGroup part."""
     doc = Fields(source, ignored)
     doc.fields(data, "(top)", ("RuleGroup", "RuleGroupResponse", "RuleGroupName", "RulesSource", "Capacity"))
-    response = data.get("RuleGroupResponse") or {}
-    name = data.get("RuleGroupName") or response.get("RuleGroupName") or name or source.rsplit("/", 1)[-1]
+    response = doc.part(data, "RuleGroupResponse", "RuleGroupResponse")
+    name = doc.name(data.get("RuleGroupName") or response.get("RuleGroupName") or name or source.rsplit("/", 1)[-1],
+                    "RuleGroupName")
     capacity = response.get("Capacity", data.get("Capacity"))
     prefix = "RuleGroup." if "RuleGroup" in data else ""
     group = doc.fields(data.get("RuleGroup", data), prefix.rstrip(".") or "(top)",
