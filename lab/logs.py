@@ -4,20 +4,80 @@ AWS Network Firewall wraps each EVE record as
 {"firewall_name", "availability_zone", "event_timestamp" (epoch seconds as a
 string), "event": <the EVE record>}; this module reads eve.json, selects
 records and wraps them.
+
+Every log is rotated by size while the lab runs (compose/images/nfwlab_logfile.py
+writes and rotates): `x` holds the newest records, `x.1` ... `x.KEEP` the older
+parts, and `x.generation` counts the rotations. A position in a log is
+generation * GENERATION + the byte offset in that generation's file, so a log
+mark stays valid when a rotation renames its file: reading from it reads the
+rest of the part it was in, then the newer ones.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .wait import Wait
 
 Record = dict[str, Any]
+GENERATION = 1 << 40  # a log position: generation * GENERATION + the byte offset in that generation's file
+DEFAULT_LOG_MAX_SIZE = 64 * 1024 * 1024
+DEFAULT_LOG_KEEP = 8
+MIN_LOG_MAX_SIZE = 4096
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int, option: str = "--log-max-size") -> int:
+    """Bytes from 64M, 20k, 1G (powers of 1024) or a number of bytes; 0 means never rotate."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ConfigError(f"{option} {text!r} is not a size", "write it like 64M, 512k or 1G (powers of 1024)")
+    size = int(m.group(1)) * 1024 ** " kmg".index((m.group(2) or " ").lower())
+    if 0 < size < MIN_LOG_MAX_SIZE:
+        raise ConfigError(f"{option} {text!r} is below {MIN_LOG_MAX_SIZE // 1024}k",
+                          "give at least 4k (or 0: never rotate)")
+    return size
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """When a log rotates (its file reaches max_size bytes; 0: never) and how many rotated parts it keeps."""
+
+    max_size: int = DEFAULT_LOG_MAX_SIZE
+    keep: int = DEFAULT_LOG_KEEP
+
+    def __post_init__(self) -> None:
+        if self.max_size < 0 or 0 < self.max_size < MIN_LOG_MAX_SIZE:
+            raise ConfigError(f"log size limit {self.max_size} is below {MIN_LOG_MAX_SIZE} bytes",
+                              "give at least 4k (or 0: never rotate)")
+        if not 1 <= self.keep <= 1000:
+            raise ConfigError(f"--log-keep {self.keep} is not between 1 and 1000", "keep 1 to 1000 rotated parts")
+
+    def environment(self) -> dict[str, str]:
+        """What the nodes' log writers read (compose/images/nfwlab_logfile.py)."""
+        return {"NFWLAB_LOG_MAX_SIZE": str(self.max_size), "NFWLAB_LOG_KEEP": str(self.keep)}
+
+    def describe(self) -> str:
+        if not self.max_size:
+            return "never rotated"
+        return f"rotated at {human_size(self.max_size)}, {self.keep} rotated part(s) kept"
+
+
+def human_size(size: int) -> str:
+    for unit, factor in (("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
 
 
 def event_time(event: Record) -> float:
@@ -38,7 +98,8 @@ def aws_envelope(event: Record, firewall_name: str, availability_zone: str) -> R
 
 @dataclass(frozen=True)
 class LogMark:
-    """Byte offsets in the lab's logs at one moment: eve.json (one per endpoint), alert.log, flow.log."""
+    """Positions in the lab's logs at one moment: eve.json (one per endpoint), alert.log, flow.log. A position
+    stays valid across rotations (see GENERATION); before the first rotation it is the byte offset."""
 
     eve: tuple[int, ...] = ()
     alert: tuple[int, ...] = ()
@@ -94,31 +155,110 @@ def describe(record: Record) -> str:
 Offsets = tuple[int, ...]  # a position in each file of a log
 
 
-def read_records(path: Path, offset: int) -> tuple[list[Record], int]:
-    """The complete JSON-lines records of a file after `offset`, and the offset after the last one."""
+def part_path(path: Path, k: int) -> Path:
+    """A log's k-th rotated part (k=0: the file itself)."""
+    return path if k == 0 else path.with_name(f"{path.name}.{k}")
+
+
+def generation_path(path: Path) -> Path:
+    """The file that counts a log's rotations, and the lock its writers and readers share."""
+    return path.with_name(f"{path.name}.generation")
+
+
+def _generation(fd: int) -> int:
+    data = os.pread(fd, 32, 0).strip()
+    return int(data) if data.isdigit() else 0
+
+
+def _open_parts(path: Path, first: int | None, stack: ExitStack) -> list[tuple[int, Any]]:
+    """The log's files of generation `first` and later that exist, opened at one moment (under the rotation
+    lock, shared), oldest first, each with its generation. The log's own file may be missing right after a
+    rotation until its writer reopens it (Suricata after SIGHUP); until then the part before it is not complete,
+    so reading stops there. `first` None: the newest file only."""
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
+        lock = os.open(generation_path(path), os.O_RDONLY)
     except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1  # a record still being written has no newline yet
+        lock = -1  # never rotated (or the log is from before rotation): generation 0 is the file itself
+    try:
+        if lock >= 0:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        current = _generation(lock) if lock >= 0 else 0
+        parts = []
+        for k in range(current - first + 1 if first is not None else min(current, 1) + 1):
+            try:
+                f = stack.enter_context(open(part_path(path, k), "rb"))  # noqa: SIM115 (the stack closes it)
+                parts.append((current - k, f))
+            except FileNotFoundError:
+                if k > 0:
+                    break  # older parts are no longer kept
+            if first is None and parts:
+                break
+        return parts[::-1]
+    finally:
+        if lock >= 0:
+            os.close(lock)
+
+
+def _parse(data: bytes) -> list[Record]:
     records = []
-    for line in data[:end].splitlines():
+    for line in data.splitlines():
         if line.strip():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    return records, offset + end
+    return records
+
+
+def read_records(path: Path, position: int) -> tuple[list[Record], int]:
+    """The complete JSON-lines records of a log after `position` (across its rotated parts), and the position
+    after the last one. Parts already dropped (beyond the kept count) are skipped."""
+    generation, offset = divmod(position, GENERATION)
+    records: list[Record] = []
+    with ExitStack() as stack:
+        for g, f in _open_parts(path, generation, stack):
+            start = offset if g == generation else 0
+            f.seek(start)
+            data = f.read()
+            end = data.rfind(b"\n") + 1  # a record still being written has no newline yet
+            records += _parse(data[:end])
+            position = g * GENERATION + start + end
+    return records, position
+
+
+def read_records_before(path: Path, position: int, containing: bytes = b"") -> list[Record]:
+    """The complete records of a log written before `position`, from the oldest part still kept; with
+    `containing`, only the lines that hold those bytes are parsed."""
+    generation, offset = divmod(position, GENERATION)
+    records: list[Record] = []
+    with ExitStack() as stack:
+        for g, f in _open_parts(path, 0, stack):
+            if g > generation:
+                break
+            data = f.read(offset) if g == generation else f.read()
+            lines = data[:data.rfind(b"\n") + 1].splitlines()
+            records += _parse(b"\n".join(line for line in lines if containing in line))
+    return records
 
 
 def file_size(path: Path) -> int:
-    """A log file's size (0 before it exists): the offset of the next record."""
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+    """The position of a log's end (0 before it exists): the position of its next record."""
+    with ExitStack() as stack:
+        parts = _open_parts(path, None, stack)
+        if not parts:
+            return 0
+        g, f = parts[-1]
+        return g * GENERATION + os.fstat(f.fileno()).st_size
+
+
+def log_parts(path: Path) -> list[Path]:
+    """A log's files that exist, oldest first (its rotated parts, then the log itself)."""
+    out = [path] if path.exists() else []
+    k = 1
+    while part_path(path, k).exists():
+        out.append(part_path(path, k))
+        k += 1
+    return out[::-1]
 
 
 class EveLog:

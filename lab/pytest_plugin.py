@@ -59,14 +59,14 @@ class _SessionLab:
             # removes its containers itself, by label.
             os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
             lab = Lab(worker_lab_name(self.config.getoption("--nfwlab-name")))
-            lab.down()  # whatever an earlier, interrupted session left
+            lab.down(purge=True)  # whatever an earlier, interrupted session left
             self.lab = lab
             lab.up(DEFAULT_TOPOLOGY)
         return self.lab
 
     def close(self) -> None:
         if self.lab is not None and not self.config.getoption("--nfwlab-keep"):
-            self.lab.down()
+            self.lab.down(purge=True)  # a test session's lab keeps no archive
         self.lab = None
 
 

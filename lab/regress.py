@@ -46,7 +46,7 @@ from typing import Any
 
 from .cases import Case, CaseError
 from .errors import NodeError, StateError
-from .logs import file_size, read_records
+from .logs import file_size, read_records, read_records_before
 from .model import Vpc
 from .results import CaseDiff, CaseResult, CaseRun, DiffRow, Seen
 
@@ -286,18 +286,7 @@ class FlowRecords:
         """The records of `key` written before the mark (for an ICMP flow still tracked from earlier)."""
         out = []
         for endpoint, (path, _) in self.eve.items():
-            try:
-                with open(path, "rb") as f:
-                    data = f.read(before(path))
-            except FileNotFoundError:
-                continue
-            for line in data.splitlines():
-                if key[1].encode() not in line:
-                    continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
+            for event in read_records_before(path, before(path), containing=str(key[1]).encode()):
                 if key in record_keys(event):
                     out.append((endpoint, event))
         return out

@@ -1,9 +1,35 @@
 """Shared test data: malformed topology files (used by the unit tests of the model, and by the
-integration test that checks nothing is created when `up` refuses one)."""
+integration test that checks nothing is created when `up` refuses one).
+
+The session's labs keep their archives (`down` without --purge) in a folder of the session's own, removed at
+its end, never in /var/lib/nfwlab/archive."""
 import copy
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
+
+_ARCHIVE_ROOT = "NFWLAB_ARCHIVE_ROOT"
+_SAVED = pytest.StashKey[tuple[str | None, str]]()
+
+
+def pytest_configure(config):
+    """Before any lab: `down` archives to a folder of this session's (each xdist worker its own)."""
+    folder = tempfile.mkdtemp(prefix="nfwlab-archive-")
+    config.stash[_SAVED] = (os.environ.get(_ARCHIVE_ROOT), folder)
+    os.environ[_ARCHIVE_ROOT] = folder
+
+
+def pytest_unconfigure(config):
+    before, folder = config.stash[_SAVED]
+    shutil.rmtree(folder, ignore_errors=True)
+    if before is None:
+        os.environ.pop(_ARCHIVE_ROOT, None)
+    else:
+        os.environ[_ARCHIVE_ROOT] = before
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "topologies" / "nat-first.yaml"
 

@@ -14,6 +14,11 @@ wrapped in AWS's envelope (firewall_name, availability_zone,
 event_timestamp, event), one JSON object per line. Under a Next Generation
 policy (Suricata 8) an alert's firewall.hook is given AWS's hook name.
 
+Logs are rotated by size (NFWLAB_LOG_MAX_SIZE bytes, NFWLAB_LOG_KEEP parts kept; see nfwlab_logfile.py):
+alert.log and flow.log by whichever endpoint's write takes them over the size, eve.json by this supervisor,
+which renames it to eve.json.1 and sends Suricata SIGHUP (Suricata then reopens its log files). Its delivery
+keeps reading the renamed file until Suricata writes to the new one, so no record is lost or read twice.
+
 Flow bypass (NFWLAB_FLOW_BYPASS=1): once Suricata has decided a flow and has
 nothing left to inspect in it (its reassembly depth passed, or its TLS session
 encrypted), its verdict sets the bypass mark; the lab's iptables rules keep the
@@ -31,6 +36,9 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # nfwlab_logfile.py is beside this script
+import nfwlab_logfile  # noqa: E402
 
 RULES_DIR = "/etc/nfwlab/rules"
 LOG_DIR = "/var/log/suricata"
@@ -67,6 +75,9 @@ UNMATCHED = 5.0  # seconds a bypassed flow's record waits for a conntrack entry 
 # last listed stand for it
 NO_EVENT = 5.0
 KEEP_ENDED = 600.0  # seconds an ended conntrack entry waits for the engine's record of its flow
+LOG_MAX_BYTES, LOG_KEEP = nfwlab_logfile.limits_from_env()
+ROTATE_CHECK = 0.2  # seconds between two readings of eve.json's size
+REOPEN_AGAIN = 5.0  # seconds after which a rotation that Suricata has not followed yet is signalled again
 
 
 def engine_argv():
@@ -312,42 +323,77 @@ def deliver(event):
 
 
 def open_outputs():
-    # One write per record on files opened for appending: records of several endpoints never interleave.
+    # One write per record, under the log's lock: records of several endpoints never interleave, and the
+    # endpoint whose write takes the file over the size limit rotates it.
     for kind, name in DELIVERY.items():
-        outputs[kind] = open(os.path.join(AWS_LOG_DIR, name), "a", buffering=1)  # noqa: SIM115 (open for life)
+        outputs[kind] = nfwlab_logfile.RotatingLog(os.path.join(AWS_LOG_DIR, name), LOG_MAX_BYTES, LOG_KEEP)
+
+
+def delivered(line):
+    """One eve.json line to the AWS logs (a bypassed flow's netflow record is held until the flow ends)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return
+    if bypassed is not None:
+        if event.get("event_type") == "flow":
+            bypassed.engine_bypassed(event)
+        elif event.get("event_type") == "netflow" and bypassed.hold(event):
+            return
+    deliver(event)
+
+
+def reopen_engine_logs():
+    """SIGHUP to a started Suricata: it reopens its log files (a new eve.json after a rotation). Never to one
+    still starting: until its handler is installed, SIGHUP would end it."""
+    with engine_lock:
+        if engine is not None and engine.poll() is None and engine_started.is_set():
+            engine.send_signal(signal.SIGHUP)
+
+
+class EveRotation:
+    """Rotates eve.json once it reaches LOG_MAX_BYTES; one rotation at a time: the next waits until Suricata
+    writes to the new file (the tail has moved to it)."""
+
+    def __init__(self, path, tail):
+        self.path, self.tail = path, tail
+        self.next_check, self.rotated_at = 0.0, None
+
+    def check(self):
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        self.next_check = now + ROTATE_CHECK
+        if self.tail.renamed():
+            if self.rotated_at is not None and now - self.rotated_at > REOPEN_AGAIN:
+                reopen_engine_logs()  # the engine restarted meanwhile, or missed it: harmless if not
+                self.rotated_at = now
+            return
+        self.rotated_at = None
+        if LOG_MAX_BYTES and self.tail.size() >= LOG_MAX_BYTES and engine_started.is_set():
+            nfwlab_logfile.rotate_reopened(self.path, LOG_KEEP, reopen_engine_logs)
+            self.rotated_at = now
 
 
 def deliver_logs(poll=0.01):
-    """Tails eve.json and appends each alert / netflow record to its AWS log file."""
-    offset, pending = 0, b""
+    """Tails eve.json and appends each alert / netflow record to its AWS log file; rotates eve.json by size."""
+    tail = nfwlab_logfile.Tail(os.path.join(LOG_DIR, "eve.json"), os.path.join(LOG_DIR, "eve.json.delivered"))
+    rotation = EveRotation(tail.path, tail)
     while True:
-        try:
-            with open(os.path.join(LOG_DIR, "eve.json"), "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        if not chunk:
-            time.sleep(poll)
-            continue
-        offset += len(chunk)
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()  # a record still being written
+        lines = tail.lines()
         for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if bypassed is not None:
-                if event.get("event_type") == "flow":
-                    bypassed.engine_bypassed(event)
-                elif event.get("event_type") == "netflow" and bypassed.hold(event):
-                    continue
-            deliver(event)
+            delivered(line)
+        if lines:
+            tail.save()
+        rotation.check()
+        if not lines:
+            time.sleep(poll)
 
 restart = threading.Event()
 stopping = threading.Event()
 engine = None
+engine_started = threading.Event()  # the running engine has said "Engine started" (its signal handlers are set)
+engine_lock = threading.Lock()  # a new engine is not signalled on its predecessor's word
 
 
 def on_term(signum, frame):
@@ -378,13 +424,19 @@ def run_once():
     clear_bypass_marks()
     argv = engine_argv()
     print("nfwlab-firewall: " + " ".join(argv), flush=True)
-    engine = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with engine_lock:
+        engine_started.clear()
+        engine = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = False
     for line in engine.stdout:
         sys.stdout.write(line)
         sys.stdout.flush()
-        started = started or "Engine started" in line
-    return engine.wait(), started
+        if not started and "Engine started" in line:
+            started = True
+            engine_started.set()
+    code = engine.wait()
+    engine_started.clear()
+    return code, started
 
 
 def main():

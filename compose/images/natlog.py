@@ -6,7 +6,9 @@ writes one JSON line per translated connection, when it starts (NEW) and when
 it ends (DESTROY): the original source and port (the server), the translated
 source and port (this NAT gateway), the destination, and the time. All NAT
 gateways of a lab append to the same file; `nfwlab who` joins it with the
-firewall's alerts to name the server behind an alert.
+firewall's alerts to name the server behind an alert. The file is rotated by
+size (NFWLAB_LOG_MAX_SIZE, NFWLAB_LOG_KEEP) by whichever NAT gateway's write
+takes it over the limit (nfwlab_logfile.py).
 """
 import json
 import os
@@ -16,6 +18,9 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # nfwlab_logfile.py is beside this script
+import nfwlab_logfile  # noqa: E402
 
 NAME = os.environ.get("NFWLAB_NAT_NAME", "nat-gateway")
 NAT_ID = os.environ.get("NFWLAB_NAT_ID", "")
@@ -52,7 +57,7 @@ def record(line, now):
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.makedirs(os.path.dirname(LOG), exist_ok=True)
-    out = open(LOG, "a", buffering=1)  # noqa: SIM115 (open for life); one write per line: NAT gateways share it
+    out = nfwlab_logfile.RotatingLog(LOG, *nfwlab_logfile.limits_from_env())  # one locked write per line: shared
     proc = subprocess.Popen(["conntrack", "-E", "-o", "xml,id", "-e", "NEW,DESTROY"], stdout=subprocess.PIPE,
                             text=True, bufsize=1)
     print(f"nfwlab-natlog: {NAME} logging translations to {LOG}", flush=True)
