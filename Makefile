@@ -7,7 +7,7 @@ DESIGN ?= nat-first
 TOPOLOGY ?= $(DESIGN)
 BIN     = $(VENV)/bin
 
-.PHONY: host venv images lab-up lab-down status test unit integration lint site demo docs bench clean
+.PHONY: host venv images lab-up lab-down status test unit integration lint site demo docs bench soak clean
 .DEFAULT_GOAL := help
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make site        build the documentation site (mkdocs --strict, into .site/)"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmarks P1-P9, table + bench/results/latest.json (BENCH_FLAGS=--quick)"
+	@echo "make soak        $(SOAK_MINUTES) minutes of traffic: what grows, alerts against blocked requests (SOAK_MINUTES=)"
 	@echo "make lab-down    remove the lab (containers, links, state)"
 	@echo "make test        the whole test suite (unit + real-lab integration; TEST_WORKERS=2 labs at once)"
 	@echo "make unit        unit tests only (no Docker, no root)"
@@ -55,8 +56,10 @@ TEST_WORKERS ?= 2
 integration: images
 	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q -n $(TEST_WORKERS) tests/integration
 
+# Tests marked `alone` (a Docker daemon restart stops every lab) run after the rest, by themselves.
 test: images
-	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q -n $(TEST_WORKERS)
+	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q -n $(TEST_WORKERS) -m "not alone"
+	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest -q -m alone
 
 lint: venv
 	$(BIN)/ruff check lab tests bench compose docs/hooks
@@ -70,6 +73,12 @@ demo: venv
 
 bench: host venv images
 	$(BIN)/python bench/run.py $(BENCH_FLAGS)
+
+# A bounded long run: mixed allowed and blocked traffic, what grows, every blocked request against its alert.
+SOAK_MINUTES ?= 30
+
+soak: host venv images
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_FLAGS)
 
 docs: host venv images
 	NFWLAB=$(BIN)/nfwlab bash scripts/docs.sh

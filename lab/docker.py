@@ -35,6 +35,7 @@ class Container:
     role: str
     status: str
     pid: int = 0  # its main process (its network namespace); 0 unless asked for (`containers(with_pids=True)`)
+    started: str = ""  # when its current run started (a new run: a new network namespace); "" as `pid`
 
     @property
     def running(self) -> bool:
@@ -99,8 +100,14 @@ class ComposeProject:
             raise EnvironmentProblem("the docker CLI is missing",
                                      "install Docker Engine with the Compose v2 plugin (`make lab-up` does)") from None
 
-    def up(self) -> None:
-        self._run("up", self.compose.start)
+    def up(self, services: list[str] | None = None) -> None:
+        """Every service (or only those of `services`, the others untouched): created where missing, started
+        where stopped; returns once their containers run."""
+        self.compose.services = list(services) if services else None
+        try:
+            self._run("up", self.compose.start)
+        finally:
+            self.compose.services = None
 
     def down(self) -> None:
         self._run("down", lambda: self.compose.stop(down=True))
@@ -123,18 +130,48 @@ def containers(lab: str, with_pids: bool = False) -> dict[str, Container]:
         labels = c.get("Labels") or {}
         name = labels.get(SERVICE_LABEL) or (c.get("Names") or ["?"])[0].lstrip("/")
         state = c.get("State", "")
-        out[name] = Container(c["Id"], name, labels.get(ROLE_LABEL, ""), state,
-                              pid(c["Id"]) if with_pids and state == "running" else 0)
+        process, started = _run_of(c["Id"]) if with_pids and state == "running" else (0, "")
+        out[name] = Container(c["Id"], name, labels.get(ROLE_LABEL, ""), state, process, started)
     return out
+
+
+def _run_of(container_id: str) -> tuple[int, str]:
+    """A container's main process and when it started (0 and "" if it is not running or is gone)."""
+    with _engine_errors(f"inspect container {container_id[:12]}"):
+        try:
+            state = client().api.inspect_container(container_id)["State"]
+        except docker.errors.NotFound:
+            return 0, ""
+    return int(state.get("Pid") or 0), str(state.get("StartedAt") or "")
 
 
 def pid(container_id: str) -> int:
     """A container's main process (0 if it is not running or is gone)."""
-    with _engine_errors(f"inspect container {container_id[:12]}"):
+    return _run_of(container_id)[0]
+
+
+def start(container_id: str) -> None:
+    """Starts a container that stopped (a restarting one is stopped first): it gets a new network namespace."""
+    with _engine_errors(f"start container {container_id[:12]}"):
+        c = client().containers.get(container_id)
+        if c.status == "restarting":
+            c.stop(timeout=1)
+        c.start()
+
+
+def unpause(container_id: str) -> None:
+    """Resumes a paused container (its network namespace, links and all, stayed)."""
+    with _engine_errors(f"unpause container {container_id[:12]}"):
+        client().containers.get(container_id).unpause()
+
+
+def remove_container(container_id: str) -> None:
+    """Removes one container, running or not (gone already is fine)."""
+    with _engine_errors(f"remove container {container_id[:12]}"):
         try:
-            return int(client().api.inspect_container(container_id)["State"].get("Pid") or 0)
+            client().containers.get(container_id).remove(force=True)
         except docker.errors.NotFound:
-            return 0
+            pass
 
 
 def remove_lab_containers(lab: str) -> int:

@@ -67,7 +67,7 @@ class FirewallEngine(Protocol):
     def compose_service(self, ctx: ServiceContext, endpoint: FirewallEndpoint,
                         service: Callable[..., dict[str, Any]]) -> dict[str, Any]: ...
     def write_policy(self, directory: Path, rendered: Rendered) -> None: ...
-    def started(self, name: str, container: Container | None) -> bool: ...
+    def started(self, name: str, container: Container | None, since: float | None = None) -> bool: ...
     def running(self, container: Container) -> bool: ...
     def start(self, name: str, container: Container, timeout: float) -> None: ...
     def stop(self, name: str, container: Container, timeout: float) -> None: ...
@@ -179,9 +179,10 @@ class Suricata:
             (directory / "datasets" / name).write_text(content)
 
     # ------------------------------------------------------------ lifecycle
-    def started(self, name: str, container: Container | None) -> bool:
-        """True once the engine reported it inspects traffic; NodeError with its errors if it stopped first."""
-        log = self.docker.logs(container.id, tail=60) if container else ""
+    def started(self, name: str, container: Container | None, since: float | None = None) -> bool:
+        """True once the engine reported it inspects traffic (in what its node printed from `since` on, when
+        given); NodeError with its errors if it stopped first."""
+        log = self.docker.logs(container.id, tail=60, since=since) if container else ""
         if STARTED in log:
             return True
         if container is None or not container.running:
@@ -325,7 +326,8 @@ class Engines:
     def _container(self, name: str, found: dict[str, Container] | None = None) -> Container:
         c = (found if found is not None else self.docker.containers(self.lab)).get(name)
         if c is None or not c.running:
-            raise StateError(f"the firewall endpoint {name} is not running", f"see `nfwlab --name {self.lab} status`")
+            raise StateError(f"the firewall endpoint {name} is not running",
+                             f"bring it back: `nfwlab --name {self.lab} repair`")
         return c
 
     def not_started(self, names: list[str] | None = None) -> list[str]:
@@ -368,13 +370,14 @@ class Engines:
         found = self.docker.containers(self.lab)
         return {name: self.engine.counters(name, self._container(name, found)) for name in self.endpoints}
 
-    def apply_stateless(self) -> None:
-        """The policy's stateless rules (stateless.rules) live in every endpoint, its TCP idle timeout on the
-        flows the kernel forwards (bypassed flows), and its pass path open."""
+    def apply_stateless(self, names: list[str] | None = None) -> None:
+        """The policy's stateless rules (stateless.rules) live in every endpoint (or those of `names`: the ones
+        `repair` brought back), its TCP idle timeout on the flows the kernel forwards (bypassed flows), and its
+        pass path open."""
         found = self.docker.containers(self.lab)
         idle = self.tcp_idle_timeout()
         marks = self.engine.flow_bypass and self.fragments_reach_the_engine()
-        for name in self.endpoints:
+        for name in self.endpoints if names is None else names:
             container = self._container(name, found)
             self.engine.apply_stateless(name, container)
             self.engine.keep_marks(name, container, marks, idle)

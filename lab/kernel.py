@@ -33,6 +33,7 @@ class Endpoint:
     ifname: str
     addresses: tuple[IPv4Interface, ...] = ()
     master: str = ""  # a bridge in the same namespace to enslave the interface to
+    mac: str = ""  # its MAC address (empty: the kernel picks one)
 
     @property
     def netns(self) -> str:
@@ -73,8 +74,8 @@ def create_links(pairs: list[tuple[Endpoint, Endpoint]]) -> None:
     with _ipr() as host:
         for a, b in pairs:
             try:
-                host.link("add", ifname=a.ifname, kind="veth", net_ns_pid=a.pid,
-                          peer={"ifname": b.ifname, "net_ns_pid": b.pid})
+                host.link("add", ifname=a.ifname, kind="veth", net_ns_pid=a.pid, **_mac(a),
+                          peer={"ifname": b.ifname, "net_ns_pid": b.pid, **_mac(b)})
             except NetlinkError as e:
                 if e.code == 17:  # EEXIST
                     raise NodeError(f"interface {a.ifname} or {b.ifname} already exists in the node "
@@ -84,6 +85,32 @@ def create_links(pairs: list[tuple[Endpoint, Endpoint]]) -> None:
                     raise NodeError(f"a node's process (pid {a.pid} or {b.pid}) is gone",
                                     "see `nfwlab status`, then run `nfwlab down` and `nfwlab up`") from None
                 raise
+
+
+def _mac(end: Endpoint) -> dict[str, str]:
+    return {"address": end.mac} if end.mac else {}
+
+
+def link_names(netns: str) -> set[str]:
+    """The names of every interface in a namespace."""
+    with _ipr(netns) as ns:
+        return {link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
+
+
+def delete_links(netns: str, names: list[str]) -> list[str]:
+    """Deletes the interfaces of `names` that exist in the namespace (a veth end takes its peer with it);
+    returns those it deleted. Harmless to call twice."""
+    deleted = []
+    with _ipr(netns) as ns:
+        for name in names:
+            for index in ns.link_lookup(ifname=name):
+                try:
+                    ns.link("del", index=index)
+                    deleted.append(name)
+                except NetlinkError as e:
+                    if e.code != 19:  # ENODEV: gone meanwhile, with its peer's namespace
+                        raise
+    return deleted
 
 
 def configure_ends(ends: list[Endpoint]) -> None:
@@ -98,9 +125,12 @@ def configure_ends(ends: list[Endpoint]) -> None:
             ns.link("set", index=idx, state="up")
 
 
-def add_bridge(netns: str, name: str, addresses: tuple[IPv4Interface, ...]) -> None:
+def add_bridge(netns: str, name: str, addresses: tuple[IPv4Interface, ...], mac: str = "") -> None:
+    """A bridge with its addresses, up. Given a MAC, it keeps it: a bridge left to itself takes the lowest
+    MAC of its ports, and changes it when a port goes or comes (the ARP caches of its neighbours then go
+    wrong until they time out)."""
     with _ipr(netns) as ns:
-        ns.link("add", ifname=name, kind="bridge")
+        ns.link("add", ifname=name, kind="bridge", **({"address": mac} if mac else {}))
         idx = _index(ns, name)
         for addr in addresses:
             ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
@@ -133,9 +163,13 @@ def add_local_routes(netns: str, networks: list[IPv4Network]) -> None:
 
 
 def add_policy_rules(netns: str, rules: list[PolicyRule]) -> None:
+    """The policy routing rules, each added only if the namespace does not have it yet (harmless to repeat)."""
     with _ipr(netns) as ns:
+        present = {(rule.get_attr("FRA_IIFNAME"), rule.get_attr("FRA_TABLE") or rule["table"],
+                    rule.get_attr("FRA_PRIORITY") or 0) for rule in ns.get_rules(family=2)}
         for r in rules:
-            ns.rule("add", iifname=r.iif, table=r.table, priority=r.priority)
+            if (r.iif, r.table, r.priority) not in present:
+                ns.rule("add", iifname=r.iif, table=r.table, priority=r.priority)
 
 
 def _route_args(r: KernelRoute) -> dict:
@@ -212,14 +246,28 @@ def interfaces(netns: str | None) -> list[dict]:
         return out
 
 
-def iptables(pid: int, *args: str) -> str:
-    """Runs iptables inside the namespace of process `pid` (the node's container)."""
+def _iptables(pid: int, args: tuple[str, ...]) -> tuple[list[str], subprocess.CompletedProcess]:
     cmd = ["nsenter", f"--net={netns_path(pid)}", "iptables", "-w", "5", *args]
     try:
-        res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
+        return cmd, subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
         raise EnvironmentProblem("nsenter or iptables is missing on this host",
                                  "install util-linux and iptables (apt-get install iptables)") from None
+
+
+def iptables_append(pid: int, table: str, chain: str, *rule: str) -> bool:
+    """Appends a rule to a chain unless the chain has it already (`iptables -C` first): harmless to repeat,
+    for the nodes that `repair` configures again. True when it appended."""
+    _, res = _iptables(pid, ("-t", table, "-C", chain, *rule))
+    if res.returncode == 0:
+        return False
+    iptables(pid, "-t", table, "-A", chain, *rule)
+    return True
+
+
+def iptables(pid: int, *args: str) -> str:
+    """Runs iptables inside the namespace of process `pid` (the node's container)."""
+    cmd, res = _iptables(pid, args)
     if res.returncode != 0:
         raise NodeError(f"{' '.join(cmd)} failed with exit code {res.returncode}: {(res.stderr or res.stdout).strip()}",
                         "check that the kernel has iptables (nft) support and the NFQUEUE target")

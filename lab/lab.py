@@ -42,16 +42,17 @@ from .errors import ConfigError, NodeError, StateError, WaitTimeout
 from .explain import Explanation
 from .explain import explain as explain_flow
 from .livetrace import trace_live as live_trace
-from .logs import EveLog, LabLogs, LogMark, Record
+from .logs import EveLog, LabLogs, LogLimits, LogMark, Record, parse_size
 from .metrics import Metric, endpoint_metrics, parse_stateless_counters
 from .model import RouteTables, Topology, Vpc, load_topology, validate_domain
 from .nextgen import KIND as NEXT_GENERATION
 from .nextgen import AnyPolicy, load_any_policy, render_any
 from .nodes import ROUTER, Role, roles, services
 from .policy import Rendered, rules_file_policy
+from .progress import say
 from .results import DownReport, FetchResult, LiveTrace, PolicyApplied, Status
 from .routing import diff_route_tables, format_route_tables, kernel_routes, route_table_json
-from .state import LabState, state_root
+from .state import ARCHIVE, LabState, state_root
 from .trace import Trace
 from .trace import trace as trace_flow
 from .wait import Wait
@@ -117,17 +118,23 @@ class Lab:
                  policy_file: str | Path = DEFAULT_POLICY, domains: list[str] | None = None,
                  home_net: str | None = None, state_dir: str | Path | None = None,
                  rules_file: str | Path | None = None, rule_group_files: Sequence[str | Path] = (),
-                 flow_bypass: bool | None = None, docker: Any = docker_module, kernel: Any = kernel_module):
+                 flow_bypass: bool | None = None, log_max_size: int | str | None = None, log_keep: int | None = None,
+                 docker: Any = docker_module, kernel: Any = kernel_module):
         """`policy_file`: a firewall policy or a rule group (AWS JSON or YAML); `rule_group_files`: rule groups
         the policy references; `rules_file`: a Suricata rules file run as-is instead; `home_net`: overrides
         the policy's HOME_NET (default: the VPC CIDR, as AWS). `topology`: a name in topologies/ or a file;
         a lab that is up keeps the topology it runs. `flow_bypass`: whether the endpoints' kernels forward
         the flows the engine has decided (default: on, or what the running lab was started with).
+        `log_max_size` (bytes, or "64M", "20k"; 0: never) and `log_keep`: when each log rotates and how many
+        rotated parts it keeps (default 64M and 8, or what the running lab was started with).
         Files are read when first needed, not here.
         `docker` and `kernel`: the modules that reach Docker and the kernel (fakes in unit tests)."""
         if not NAME_RE.match(name):
             raise ConfigError(f"lab name {name!r} is not valid",
                               "use 1-20 characters: lower-case letters, digits and '-', starting with a letter")
+        if name == ARCHIVE:
+            raise ConfigError(f"lab name {name!r} is taken by the folder where `down` keeps labs' logs",
+                              "pick another --name")
         self.name = name
         self.docker, self.kernel = docker, kernel
         self.state_dir = Path(state_dir) if state_dir else state_root() / name
@@ -140,6 +147,9 @@ class Lab:
         self.domains_given = [validate_domain(d, "--domains") for d in domains] if domains else None
         self.home_net_override = _home_net(home_net) if home_net else None
         self.flow_bypass_given = flow_bypass
+        self.log_limits_given = (parse_size(log_max_size) if log_max_size is not None else None, log_keep)
+        if log_keep is not None:
+            LogLimits(keep=log_keep)  # refused now, before anything is made
         self.wiring = Wiring(kernel)
 
     # ------------------------------------------------------------ topology
@@ -180,6 +190,13 @@ class Lab:
     def flow_bypass(self) -> bool:
         """Whether the endpoints forward decided flows in their kernel: as given, else as the lab runs."""
         return self.flow_bypass_given if self.flow_bypass_given is not None else self.state.read().flow_bypass
+
+    @property
+    def log_limits(self) -> LogLimits:
+        """When the logs rotate and how many parts they keep: as given, else as the lab runs."""
+        size, keep = self.log_limits_given
+        saved = self.state.read()
+        return LogLimits(saved.log_max_size if size is None else size, saved.log_keep if keep is None else keep)
 
     @property
     def domains(self) -> list[str]:
@@ -255,39 +272,92 @@ class Lab:
     # ------------------------------------------------------------- up/down
     @property
     def deployment(self) -> Deployment:
-        return Deployment(self.name, self.state, self.docker, self.wiring, HOME, IMAGE_TAG)
+        return Deployment(self.name, self.state, self.docker, self.wiring, HOME, IMAGE_TAG, self.log_limits)
+
+    repaired: list[str] | None = None  # what `up` brought back on a lab that was up already (None: it made it)
 
     def up(self, topology: str | Path | None = None, firewall_timeout: float = 60.0) -> float:
         """Starts the lab with a topology (a name in topologies/ or a file; default: the lab's);
         returns the seconds it took.
 
         The whole topology and policy are validated before anything is made; on any later failure
-        everything made so far is removed before the error is raised."""
+        everything made so far is removed before the error is raised. On a lab that is up already with
+        that topology (or `topology` None) it brings back whatever is down instead (`repair`; `repaired`
+        names it); StateError, naming both, when asked for another topology."""
         started = time.monotonic()
+        if self.topology_name is not None:
+            self._refuse_another_topology(topology)
+            self.repaired = self.repair(firewall_timeout)
+            return time.monotonic() - started
+        self.repaired = None
         if topology is not None:
             self._topology_arg, self._topology = topology, None
             for made in ("engines", "logs"):
                 self.__dict__.pop(made, None)
+        say("checking the topology and the policy")
         chosen, rendered = self.topology, self.render()
         self.deployment.deploy(chosen, self.roles(), self.engines, rendered, self.domains, firewall_timeout)
         self.state.write(topology=chosen.name, topology_file=chosen.source, phase="up", home_net=rendered.home_net,
-                         domains=self.domains, policy=self.policy.summary(), flow_bypass=self.flow_bypass)
+                         domains=self.domains, policy=self.policy.summary(), flow_bypass=self.flow_bypass,
+                         log_max_size=self.log_limits.max_size, log_keep=self.log_limits.keep)
         return time.monotonic() - started
 
-    def down(self) -> DownReport:
-        """Removes everything the lab made: containers, links, state. Works after a crash."""
-        return self.deployment.destroy()
+    def down(self, purge: bool = False) -> DownReport:
+        """Removes everything the lab made: containers, links, state. Works after a crash. The lab's logs,
+        rules, topology and lab.json go to an archive folder (DownReport.archive) unless `purge`."""
+        return self.deployment.destroy(purge)
+
+    def _refuse_another_topology(self, topology: str | Path | None) -> None:
+        """Nothing when `topology` is the running one's (same VPC, same route tables) or None."""
+        if topology is None:
+            return
+        asked, running = self.resolve_topology(topology), self.topology
+        if asked.vpc == running.vpc and asked.route_tables.tables == running.route_tables.tables:
+            return
+        where = self.state.read().topology_file or running.source
+        hint = (f"switch its route tables live (`nfwlab --name {self.name} switch {topology}`), or take it down "
+                f"first (`nfwlab --name {self.name} down`)" if asked.vpc == running.vpc else
+                f"take it down first: `nfwlab --name {self.name} down`, then "
+                f"`nfwlab --name {self.name} up --topology {topology}`")
+        raise StateError(f"lab {self.name!r} is up with topology {running.name} ({where}), not with "
+                         f"{asked.name} ({asked.source})", hint)
+
+    def health(self) -> dict[str, str]:
+        """Each node's state: "running", or why not ("exited", "missing", "restarting", "paused", "unwired": see
+        Deployment.health)."""
+        return self.deployment.health(self.topology)
+
+    def repair(self, timeout: float = 60.0) -> list[str]:
+        """Brings back the nodes that are down, and only them (the others and their connections are left as
+        they are: see Deployment.repair), and starts the firewall engine again in a running endpoint where it
+        stopped. Returns the nodes it brought back (empty: the lab was whole); NodeError when the lab is not
+        whole afterwards."""
+        self._require_up()
+        repaired = self.deployment.repair(self.topology, self.roles(), self.engines, timeout)
+        stopped = [n for n, state in self.engines.status().items() if state != "running" and n not in repaired]
+        for name in stopped:
+            self.engines.start(name, timeout)
+        still = {n: state for n, state in self.health().items() if state != "running"}
+        still.update({n: "without its firewall engine" for n, state in self.engines.status().items()
+                      if state != "running"})
+        if still:
+            raise NodeError(f"lab {self.name} is still degraded after repair: "
+                            + ", ".join(f"{n} is {state}" for n, state in still.items()),
+                            f"see `nfwlab --name {self.name} status`; to make the lab anew: "
+                            f"`nfwlab --name {self.name} down`, then `nfwlab --name {self.name} up`")
+        return repaired + stopped
 
     @contextmanager
     def running(self, topology: str | Path | None = None) -> Iterator[Lab]:
-        """The lab up for a `with` block and removed at its end, also when the block fails. Whatever an
-        earlier, interrupted run left under this name is removed first."""
-        self.down()
+        """The lab up for a `with` block and removed at its end, also when the block fails, logs and all (a
+        throwaway lab keeps no archive). Whatever an earlier, interrupted run left under this name is removed
+        first."""
+        self.down(purge=True)
         self.up(topology)
         try:
             yield self
         finally:
-            self.down()
+            self.down(purge=True)
 
     # ------------------------------------------------------- route tables
     def load_route_tables(self, name_or_path: str | Path) -> RouteTables:
@@ -391,13 +461,15 @@ class Lab:
     def status(self) -> Status:
         saved = self.state.read()
         found = self.docker.containers(self.name)
-        return Status(self.name, saved.topology, saved.topology_file, saved.phase,
-                      {s: (found[s].status if s in found else "missing") for s in services(self.vpc)},
+        nodes = self.health()
+        down = [n for n, state in nodes.items() if state != "running"] if saved.topology else []
+        return Status(self.name, saved.topology, saved.topology_file, saved.phase, nodes,
                       self.engines.status(found), str(self.state_dir), [str(p) for p in self.eve.paths],
                       str(self.alert_log.path), str(self.flow_log.path), saved.home_net, list(saved.domains),
                       saved.policy, self.vpc.firewall_name,
                       {e.name: e.availability_zone for e in self.vpc.endpoints}, saved.flow_bypass,
-                      saved.flow_bypass and not self.engines.fragments_reach_the_engine())
+                      saved.flow_bypass and not self.engines.fragments_reach_the_engine(),
+                      log_max_size=saved.log_max_size, log_keep=saved.log_keep, degraded=bool(down), down_nodes=down)
 
     def metrics(self) -> list[Metric]:
         """The firewall's counters under AWS's CloudWatch names and dimensions, per endpoint (lab/metrics.py).
@@ -422,8 +494,7 @@ class Lab:
         if c is None and node not in services(self.vpc):
             raise ConfigError(f"no node named {node!r}", f"nodes: {', '.join(services(self.vpc))}")
         if c is None or not c.running:
-            raise NodeError(f"node {node} is not running",
-                            f"see `nfwlab --name {self.name} status`; `down` and `up` make the lab anew")
+            raise NodeError(f"node {node} is not running", f"bring it back: `nfwlab --name {self.name} repair`")
         return c
 
     def _pid(self, node: str) -> int:
@@ -572,7 +643,8 @@ class Lab:
         try:
             return trace_flow(chosen.vpc, chosen.route_tables, source, dest, port, home_net)
         except ValueError as e:
-            raise ConfigError(str(e), "nfwlab trace SERVER DESTINATION[:PORT], e.g. server-a blocked.example:443") \
+            raise ConfigError(str(e), "`nfwlab trace SERVER DESTINATION[:PORT]`, e.g. "
+                              "`nfwlab trace server-a blocked.example:443`") \
                 from None
 
     def check(self, topology: str | Path | None = None, port: int = 443) -> list[Trace]:
@@ -603,7 +675,9 @@ def build_images(base_image: str | None = None, docker: Any = docker_module) -> 
     docker.client()
     env = {"NFWLAB_BASE_IMAGE": base_image} if base_image else {}
     script = HOME / "scripts" / "build-base-image.sh"
+    say("the Debian base image (pulled, or made with debootstrap when no registry answers)")
     base = docker.run_script(script, env)
+    say("the Debian forky base image (Suricata 8)")
     ng_base = docker.run_script(script, {}, ["forky"])  # Suricata 8, for Next Generation policies
     env_file = state_root() / ".build.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
@@ -612,5 +686,6 @@ def build_images(base_image: str | None = None, docker: Any = docker_module) -> 
                                             "NFWLAB_NG_BASE_IMAGE": ng_base, "NFWLAB_IMAGE_TAG": IMAGE_TAG}))
     compose = docker.ComposeProject(COMPOSE_DIR, env_file)
     for image in ("node-image", "firewall-image", "firewall-ng-image"):
+        say(f"building {image}")
         compose.build([image])
     return base

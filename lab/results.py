@@ -35,11 +35,12 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class DownReport:
-    """What `down` removed."""
+    """What `down` removed, and where it kept the lab's logs."""
 
     name: str
     containers: int
     state_dir: str | None  # the state directory removed, if there was one
+    archive: str | None = None  # the folder the logs, rules, topology and lab.json went to (None: purged, or none)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +73,7 @@ class Status:
     topology: str | None  # the running topology's name; None when the lab is down
     topology_file: str | None
     phase: str
-    nodes: dict[str, str]  # node -> its container's state ("running", "exited", "missing")
+    nodes: dict[str, str]  # node -> its state ("running", "exited", "missing", ...: Lab.health)
     firewall_engines: dict[str, str]  # endpoint -> "running" or why nothing crosses it
     state_dir: str
     eve_json: list[str]
@@ -85,6 +86,10 @@ class Status:
     availability_zones: dict[str, str]
     flow_bypass: bool = True  # as the lab was started (`up --no-flow-bypass` turns it off)
     flow_bypass_stepped_aside: bool = False  # on, but off while the policy's fragment action needs fragments
+    log_max_size: int | None = None  # bytes at which each log rotates (0: never), as the lab was started
+    log_keep: int | None = None  # rotated parts each log keeps
+    degraded: bool = False  # the lab is up, but a node of it is not running (`nfwlab repair` brings it back)
+    down_nodes: list[str] = field(default_factory=list)  # those nodes, as `nodes` names their states
 
     @property
     def up(self) -> bool:

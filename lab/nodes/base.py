@@ -4,14 +4,17 @@
     links()               the veth pairs the node owns (its end, and the other end: usually the VPC router's)
     before_links(pid)     set-up that must exist before any link does (fail closed, bridges)
     configure(pids)       routes and packet filter rules, once every link is up
-    ready(container)      True once the node does its job (default: its container runs)
+    ready(container, since)  True once the node does its job (default: its container runs); `since` (epoch
+                          seconds): only what its container printed from then on counts (a node restarted
+                          by `repair` has its earlier run's output too)
 
 Nodes never touch the kernel or Docker themselves: the modules they are given (lab.kernel
 and lab.docker, or fakes in unit tests) do.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 
 from ..docker import LAB_LABEL, ROLE_LABEL, Container
 from ..kernel import Endpoint
+from ..logs import LogLimits
 from ..model import Vpc
 
 FORWARDING = {
@@ -54,6 +58,7 @@ class ServiceContext:
     home: Path  # the project's root (suricata/ is mounted from it)
     image_tag: str
     domains: tuple[str, ...]
+    log_limits: LogLimits = field(default_factory=LogLimits)  # when the logs the node writes rotate
 
     def image(self, name: str) -> str:
         return f"nfwlab/{name}:{self.image_tag}"
@@ -76,8 +81,14 @@ class LinkSpec:
     b_master: str = ""
 
     def endpoints(self, pids: dict[str, int]) -> tuple[Endpoint, Endpoint]:
-        return (Endpoint(pids[self.a_service], self.a_ifname, self.a_addresses),
-                Endpoint(pids[self.b_service], self.b_ifname, self.b_addresses, self.b_master))
+        return (Endpoint(pids[self.a_service], self.a_ifname, self.a_addresses,
+                         mac=stable_mac(self.a_service, self.a_ifname)),
+                Endpoint(pids[self.b_service], self.b_ifname, self.b_addresses, self.b_master,
+                         stable_mac(self.b_service, self.b_ifname)))
+
+    def ends(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """(node, interface) of both ends."""
+        return (self.a_service, self.a_ifname), (self.b_service, self.b_ifname)
 
 
 class Role:
@@ -100,17 +111,27 @@ class Role:
     def configure(self, pids: dict[str, int]) -> None:
         pass
 
-    def ready(self, container: Container | None) -> bool:
+    def ready(self, container: Container | None, since: float | None = None) -> bool:
         return container is not None and container.running
 
     def _service(self, ctx: ServiceContext, image: str, command: list[str], **extra: Any) -> dict[str, Any]:
         """A Compose service with what every node has: no network of Docker's (the lab wires every link, so
-        no packet can leave the lab), the lab's labels (cleanup never needs the compose file), a quick stop."""
+        no packet can leave the lab), the lab's labels (cleanup never needs the compose file), a quick stop,
+        and the lab's log rotation in its environment (for the nodes that write logs)."""
         service = {"image": ctx.image(image), "pull_policy": "never", "network_mode": "none", "init": True,
                    "stop_grace_period": "1s", "labels": {LAB_LABEL: ctx.lab, ROLE_LABEL: self.kind.value},
                    "command": command}
         service.update(extra)
+        service["environment"] = {**ctx.log_limits.environment(), **extra.get("environment", {})}
         return service
+
+
+def stable_mac(node: str, ifname: str) -> str:
+    """The MAC address of a node's interface, the same every time it is made: a node that `repair` brings
+    back gets its old addresses, so the ARP caches of the nodes that stayed up (the VPC router's entry for a
+    firewall endpoint, a server's for its subnet's router) stay right. Locally administered, unicast."""
+    digest = hashlib.sha256(f"{node}/{ifname}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def router_port(service: str) -> str:

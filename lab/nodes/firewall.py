@@ -24,5 +24,5 @@ class Firewall(SubnetNode):
         # Fail closed before the node has a link: nothing ever crosses it without the engine.
         self.engine.fail_closed(pid)
 
-    def ready(self, container: Container | None) -> bool:
-        return self.engine.started(self.service, container)
+    def ready(self, container: Container | None, since: float | None = None) -> bool:
+        return self.engine.started(self.service, container, since)

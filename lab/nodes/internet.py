@@ -41,14 +41,16 @@ class Internet(Role):
         self.kernel.add_local_routes(ns, anycast_blocks(inet.cidr, inet.gateway_ip))
         # Every port answers: TCP other than the web ports (and iperf3's) and UDP other than DNS go to web.py's
         # any-port servers (the closed UDP port stays closed, for tests that need an ICMP port unreachable).
-        self.kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth0", "-p", "tcp", "-m", "multiport",
-                             "!", "--dports", f"80,443,{IPERF_PORT}", "-j", "REDIRECT", "--to-ports", str(ANY_PORT))
-        self.kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth0", "-p", "udp", "-m", "multiport",
-                             "!", "--dports", f"{DNS_PORT},{CLOSED_UDP_PORT}", "-j", "REDIRECT",
-                             "--to-ports", str(ANY_PORT))
+        self.kernel.iptables_append(pid, "nat", "PREROUTING", "-i", "eth0", "-p", "tcp", "-m", "multiport",
+                                    "!", "--dports", f"80,443,{IPERF_PORT}", "-j", "REDIRECT",
+                                    "--to-ports", str(ANY_PORT))
+        self.kernel.iptables_append(pid, "nat", "PREROUTING", "-i", "eth0", "-p", "udp", "-m", "multiport",
+                                    "!", "--dports", f"{DNS_PORT},{CLOSED_UDP_PORT}", "-j", "REDIRECT",
+                                    "--to-ports", str(ANY_PORT))
         # DNS too, to its own port: the answer then comes from the address asked (conntrack undoes the NAT).
-        self.kernel.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth0", "-p", "udp", "--dport",
-                             str(DNS_PORT), "-j", "REDIRECT", "--to-ports", str(DNS_PORT))
+        self.kernel.iptables_append(pid, "nat", "PREROUTING", "-i", "eth0", "-p", "udp", "--dport",
+                                    str(DNS_PORT), "-j", "REDIRECT", "--to-ports", str(DNS_PORT))
 
-    def ready(self, container: Container | None) -> bool:
-        return container is not None and container.running and SERVING in self.docker.logs(container.id, tail=20)
+    def ready(self, container: Container | None, since: float | None = None) -> bool:
+        return (container is not None and container.running
+                and SERVING in self.docker.logs(container.id, tail=20, since=since))

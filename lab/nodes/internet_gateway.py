@@ -33,10 +33,11 @@ class InternetGateway(Role):
         pid, k = pids[self.service], self.kernel
         k.add_route(k.netns_path(pid), self.vpc.cidr, IGW_LINK_ROUTER)
         for nat in self.vpc.nat_gateways:
-            k.iptables(pid, "-t", "nat", "-A", "PREROUTING", "-i", "eth1", "-d", str(nat.elastic_ip),
-                       "-j", "DNAT", "--to-destination", str(nat.private_ip))
-            k.iptables(pid, "-t", "nat", "-A", "POSTROUTING", "-o", "eth1", "-s", str(nat.private_ip),
-                       "-j", "SNAT", "--to-source", str(nat.elastic_ip))
+            k.iptables_append(pid, "nat", "PREROUTING", "-i", "eth1", "-d", str(nat.elastic_ip),
+                              "-j", "DNAT", "--to-destination", str(nat.private_ip))
+            k.iptables_append(pid, "nat", "POSTROUTING", "-o", "eth1", "-s", str(nat.private_ip),
+                              "-j", "SNAT", "--to-source", str(nat.elastic_ip))
             # Only addresses with an Elastic IP reach the internet, as on AWS.
-            k.iptables(pid, "-A", "FORWARD", "-i", "eth0", "-o", "eth1", "-s", str(nat.private_ip), "-j", "ACCEPT")
-        k.iptables(pid, "-A", "FORWARD", "-i", "eth0", "-o", "eth1", "-j", "DROP")
+            k.iptables_append(pid, "filter", "FORWARD", "-i", "eth0", "-o", "eth1", "-s", str(nat.private_ip),
+                              "-j", "ACCEPT")
+        k.iptables_append(pid, "filter", "FORWARD", "-i", "eth0", "-o", "eth1", "-j", "DROP")

@@ -22,13 +22,13 @@ class NatGateway(SubnetNode):
     def configure(self, pids: dict[str, int]) -> None:
         super().configure(pids)
         nat, pid = self.vpc.nat(self.service), pids[self.service]
-        self.kernel.iptables(pid, "-t", "nat", "-A", "POSTROUTING", "-s", str(self.vpc.cidr),
-                             "!", "-d", str(self.vpc.cidr), "-j", "SNAT", "--to-source", str(nat.private_ip))
+        self.kernel.iptables_append(pid, "nat", "POSTROUTING", "-s", str(self.vpc.cidr),
+                                    "!", "-d", str(self.vpc.cidr), "-j", "SNAT", "--to-source", str(nat.private_ip))
         # AWS: an idle TCP connection times out after 350 seconds, and "when a connection times out, a NAT
         # gateway returns an RST packet to any resources behind the NAT gateway that attempt to continue the
         # connection (it does not send a FIN packet)". Connection tracking forgets the connection after the
         # idle timeout; without loose pickup a later packet of it is INVALID, and gets the RST.
         self.kernel.sysctl(pid, "net.netfilter.nf_conntrack_tcp_timeout_established", str(nat.tcp_idle_timeout))
         self.kernel.sysctl(pid, "net.netfilter.nf_conntrack_tcp_loose", "0")
-        self.kernel.iptables(pid, "-A", "FORWARD", "-s", str(self.vpc.cidr), "-p", "tcp", "-m", "conntrack",
-                             "--ctstate", "INVALID", "-j", "REJECT", "--reject-with", "tcp-reset")
+        self.kernel.iptables_append(pid, "filter", "FORWARD", "-s", str(self.vpc.cidr), "-p", "tcp", "-m",
+                                    "conntrack", "--ctstate", "INVALID", "-j", "REJECT", "--reject-with", "tcp-reset")

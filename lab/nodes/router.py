@@ -7,7 +7,7 @@ from typing import Any
 
 from ..model import Vpc
 from ..routing import policy_rules
-from .base import FORWARDING, ROUTER, NodeKind, Role, ServiceContext
+from .base import FORWARDING, ROUTER, NodeKind, Role, ServiceContext, stable_mac
 
 
 class VpcRouter(Role):
@@ -23,10 +23,12 @@ class VpcRouter(Role):
                              sysctls=FORWARDING, volumes=[f"{ctx.state}/dns:/etc/nfwlab/dns:ro"])
 
     def before_links(self, pid: int) -> None:
-        # Subnet bridges and the DNS address must exist before any node is linked to them.
+        # Subnet bridges and the DNS address must exist before any node is linked to them. Each bridge has a
+        # MAC of its own, kept while nodes leave and join it (`repair`).
         ns = self.kernel.netns_path(pid)
         for s in self.vpc.subnets:
-            self.kernel.add_bridge(ns, s.bridge, (IPv4Interface(f"{s.router_ip}/{s.cidr.prefixlen}"),))
+            self.kernel.add_bridge(ns, s.bridge, (IPv4Interface(f"{s.router_ip}/{s.cidr.prefixlen}"),),
+                                   stable_mac(self.service, s.bridge))
         self.kernel.add_address(ns, "lo", IPv4Interface(f"{self.vpc.dns_ip}/32"))
 
     def configure(self, pids: dict[str, int]) -> None:

@@ -45,10 +45,12 @@ def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(tmp_path, h
     assert leftovers(lab, host_links_before) == NOTHING
 
 
-def test_a_busy_name_is_refused_and_the_running_lab_is_untouched(nfwlab):
+def test_a_busy_name_is_refused_and_the_running_lab_is_untouched(nfwlab, tmp_path):
+    """The name's containers run, but no lab is up in this state directory (`up` on the running lab itself
+    repairs it: test_repair_live.py)."""
     before = dk.containers(nfwlab.name)
     with pytest.raises(StateError, match="already exists"):
-        Lab(nfwlab.name).up()
+        Lab(nfwlab.name, state_dir=tmp_path / "elsewhere").up()
     assert dk.containers(nfwlab.name) == before
     assert nfwlab.fetch("server-a", "http://allowed.example/").status == 200
 

@@ -113,12 +113,14 @@ def test_up_waits_for_the_internet_to_listen_not_only_for_its_container(tmp_path
 
 
 def test_up_on_a_name_in_use_changes_nothing(tmp_path, fakes):
+    """Containers of the name, but no lab up in this state directory (an `up` that crashed, another state root):
+    refused. (`up` on a lab that is up repairs it: test_repair.py.)"""
     docker, kernel = fakes
     lab = new_lab(tmp_path, fakes)
     lab.up("nat-first")
     before = (list(docker.calls), list(kernel.calls))
     with pytest.raises(StateError, match="already exists") as e:
-        new_lab(tmp_path, fakes).up("nat-first")
+        Lab("unit", state_dir=tmp_path / "elsewhere", docker=docker, kernel=kernel).up("nat-first")
     assert "nfwlab --name unit down" in e.value.hint
     assert (docker.calls, kernel.calls) == before and lab.topology_name == "nat-first"
 
