@@ -2,31 +2,38 @@
 
 Exit codes: 0 ok, 1 request failed (curl/exec), 2 bad input, 3 host problem
 (Docker, root, images), 4 wrong lab state, 5 a node failed, 6 timeout,
-130 interrupted.
+130 interrupted, 141 the reader of the output went away (as `ls | head`).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from . import progress
 from .aws.commands import add_commands as add_aws_commands
 from .cases import CaseError, load_cases, schema_text, select, with_overrides
 from .convert import convert
 from .diagram import write as write_diagram
-from .errors import ConfigError, LabError
+from .errors import ConfigError, LabError, StateError, nfwlab
 from .exporter import MetricsExporter
-from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, Lab, build_images, topology_names
-from .logs import describe
+from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, HOME, Lab, build_images, state_root, topology_names
+from .logs import LogLimits, describe
 from .metrics import NAMESPACE
 from .metrics import as_text as metrics_text
 from .nextgen import NextGenPolicy, load_any_policy
+from .nodes import services
 from .policy import Policy
 from .regress import batches, check_cases, diff_runs, run_cases
 from .report import diff_markdown, diff_table, junit_xml, markdown_summary, text_report
+
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `ls | head` when head stops reading
 
 
 def _print_json(data: Any) -> None:
@@ -36,11 +43,26 @@ def _print_json(data: Any) -> None:
 def cmd_up(args) -> int:
     lab = Lab(args.name, policy_file=args.policy or DEFAULT_POLICY, rule_group_files=args.rule_group or [],
               rules_file=args.rules, domains=args.domains.split(",") if args.domains else None,
-              home_net=args.home_net, flow_bypass=not args.no_flow_bypass)
-    took = lab.up(args.topology)
+              home_net=args.home_net, flow_bypass=not args.no_flow_bypass, log_max_size=args.log_max_size,
+              log_keep=args.log_keep)
+    # A lab that is up keeps its own topology (up repairs it); a new one starts with the default.
+    given = [option for option, value in (("--policy", args.policy), ("--rule-group", args.rule_group),
+                                          ("--rules", args.rules), ("--domains", args.domains),
+                                          ("--home-net", args.home_net), ("--no-flow-bypass", args.no_flow_bypass),
+                                          ("--log-max-size", args.log_max_size), ("--log-keep", args.log_keep))
+             if value not in (None, False, [])]
+    if given and lab.topology_name:
+        raise StateError(f"lab {lab.name!r} is up already: `up` on a running lab only repairs it, and would ignore "
+                         f"{', '.join(given)}",
+                         f"change its policy with `{nfwlab(lab.name)} policy apply FILE`, or take it down first "
+                         f"with `{nfwlab(lab.name)} down`")
+    took = lab.up(args.topology or (None if lab.topology_name else DEFAULT_TOPOLOGY))
     if args.json:
         _print_json({"name": lab.name, "topology": lab.topology_name, "topology_file": lab.topology.source,
-                     "seconds": round(took, 3), "alert_log": str(lab.alert_log.path)})
+                     "seconds": round(took, 3), "alert_log": str(lab.alert_log.path), "repaired": lab.repaired})
+    elif lab.repaired is not None:
+        print(f"lab {lab.name} was up already with topology {lab.topology_name}: "
+              + (f"repaired {', '.join(lab.repaired)} ({took:.1f}s)" if lab.repaired else "every node running"))
     else:
         v = lab.vpc
         print(f"lab {lab.name} is up with topology {lab.topology_name} ({took:.1f}s): {len(v.servers)} server(s), "
@@ -50,17 +72,23 @@ def cmd_up(args) -> int:
         print(f"  firewall policy: {lab.policy.name} ({how}, HOME_NET {lab.home_net})")
         print(f"  ALERT log: {lab.alert_log.path}")
         print(f"  FLOW log:  {lab.flow_log.path}")
-        print("  try: nfwlab curl server-a https://blocked.example/ ; nfwlab alerts")
+        domain = "blocked.example" if "blocked.example" in lab.domains else lab.domains[0]
+        print(f"  try: `{nfwlab(lab.name)} curl {v.servers[0].name} https://{domain}/`, then "
+              f"`{nfwlab(lab.name)} alerts`")
     return 0
 
 
 def cmd_down(args) -> int:
-    report = Lab(args.name).down()
+    report = Lab(args.name).down(purge=args.purge)
     if args.json:
         _print_json(report.as_dict())
     else:
         print(f"lab {args.name} is down: removed {report.containers} container(s)"
               + (f", state {report.state_dir}" if report.state_dir else ""))
+        if report.archive:
+            print(f"  logs, rules, topology and lab.json kept in {report.archive}")
+        elif report.state_dir:
+            print("  logs purged" if args.purge else "  nothing to keep")
     return 0
 
 
@@ -68,11 +96,14 @@ def cmd_status(args) -> int:
     st = Lab(args.name).status()
     if args.json:
         _print_json(st.as_dict())
-        return 0 if st.up else 4
+        return 4 if not st.up else 5 if st.degraded else 0
     if not st.up and all(v == "missing" for v in st.nodes.values()):
         print(f"lab {args.name} is down")
         return 4
     print(f"lab {st.name}: {st.phase}, topology {st.topology}")
+    if st.degraded:
+        print(f"  degraded: {', '.join(f'{n} is {st.nodes[n]}' for n in st.down_nodes)} -> run "
+              f"`{nfwlab(st.name)} repair`")
     for node, status in st.nodes.items():
         print(f"  {node:<18} {status}")
     print(f"  firewall engine    {st.firewall_engine}")
@@ -90,7 +121,45 @@ def cmd_status(args) -> int:
     print(f"  ALERT log          {st.alert_log}")
     print(f"  FLOW log           {st.flow_log}")
     print(f"  EVE log            {', '.join(st.eve_json)}")
-    return 0 if st.up and st.firewall_engine == "running" else 5
+    if st.log_max_size is not None and st.log_keep is not None:
+        print(f"  log rotation       {LogLimits(st.log_max_size, st.log_keep).describe()}")
+    return 0 if st.up and not st.degraded and st.firewall_engine == "running" else 5
+
+
+def cmd_repair(args) -> int:
+    lab = Lab(args.name)
+    started = time.monotonic()
+    repaired = lab.repair()
+    took = time.monotonic() - started
+    if args.json:
+        _print_json({"name": lab.name, "repaired": repaired, "seconds": round(took, 3), "nodes": lab.health()})
+    elif repaired:
+        others = len(lab.health()) - len(repaired)
+        print(f"lab {lab.name} repaired in {took:.1f}s: {', '.join(repaired)} brought back"
+              + (f"; the {others} other node(s) left as they were" if others else ""))
+    else:
+        print(f"lab {lab.name} is whole: nothing to repair ({took:.1f}s)")
+    return 0
+
+
+def cmd_nodes(args) -> int:
+    lab = Lab(args.name, topology=args.topology)
+    if args.topology is None and lab.topology_name is None:
+        raise StateError(f"lab {args.name} is not up", f"start it: `{nfwlab(args.name)} up`, or list a topology's "
+                         f"nodes: `nfwlab nodes --topology {DEFAULT_TOPOLOGY}`")
+    names = services(lab.vpc)
+    if args.json:
+        _print_json({"topology": lab.topology.name, "nodes": names})
+    else:
+        print("\n".join(names))
+    return 0
+
+
+def cmd_completion(args) -> int:
+    from .completion import bash
+    policies = sorted(p for p in (HOME / "policies").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
+    print(bash(parser(), topology_names(), policies, state_root()), end="")
+    return 0
 
 
 def cmd_switch(args) -> int:
@@ -116,8 +185,24 @@ def cmd_routes(args) -> int:
     return 0
 
 
+def _node_command(args) -> list[str]:
+    """exec's command: what follows NODE, less a leading `--`. The global options written between NODE and the
+    command (`nfwlab exec server-a --name x -- ip route`) are the lab's, not the node command's."""
+    argv = list(args.command)
+    while argv:
+        if argv[0] == "--name" and len(argv) > 1:
+            args.name, argv = argv[1], argv[2:]
+        elif argv[0].startswith("--name="):
+            args.name, argv = argv[0].partition("=")[2], argv[1:]
+        elif argv[0] == "--progress":
+            args.progress, argv = True, argv[1:]
+        else:
+            break
+    return argv[1:] if argv[:1] == ["--"] else argv
+
+
 def cmd_exec(args) -> int:
-    argv = args.command[1:] if args.command[:1] == ["--"] else args.command
+    argv = _node_command(args)
     code, out, err = Lab(args.name).exec(args.node, argv)
     sys.stdout.write(out)
     sys.stderr.write(err)
@@ -176,7 +261,7 @@ def cmd_flows(args) -> int:
 def _convert(args) -> int:
     if not args.files:
         raise LabError("policy convert needs a Classic policy file",
-                       "nfwlab policy convert CLASSIC-POLICY.json [RULE-GROUP.json ...] [--out NEXT-GENERATION.json]")
+                       "`nfwlab policy convert CLASSIC-POLICY.json [RULE-GROUP.json ...] [--out NEXT-GENERATION.json]`")
     policy = load_any_policy(args.files[0], args.files[1:])
     if not isinstance(policy, Policy):
         raise ConfigError(f"{args.files[0]} is already a Next Generation policy", "give a Classic policy")
@@ -202,7 +287,7 @@ def cmd_policy(args) -> int:
         return _convert(args)
     if args.action == "apply":
         if not args.files:
-            raise LabError("policy apply needs a file", "nfwlab policy apply POLICY.json [RULE-GROUP.json ...]")
+            raise LabError("policy apply needs a file", "`nfwlab policy apply POLICY.json [RULE-GROUP.json ...]`")
         lab = Lab(args.name)
         result = lab.apply_policy(args.files[0], args.files[1:])
         if args.json:
@@ -218,7 +303,7 @@ def cmd_policy(args) -> int:
         return 0
     if args.action == "check":
         if not args.files:
-            raise LabError("policy check needs a file", "nfwlab policy check POLICY.json [RULE-GROUP.json ...]")
+            raise LabError("policy check needs a file", "`nfwlab policy check POLICY.json [RULE-GROUP.json ...]`")
         lab = Lab(args.name)
         policy = load_any_policy(args.files[0], args.files[1:])
         rendered = lab.check_policy(policy) if lab.topology_name else lab.render(policy)
@@ -425,7 +510,7 @@ def cmd_test(args) -> int:
         print(schema_text(), end="")
         return 0
     if not args.files:
-        raise CaseError("no case file given", "nfwlab test CASES.yaml (the format: `nfwlab test --schema`)")
+        raise CaseError("no case file given", "`nfwlab test CASES.yaml` (the format: `nfwlab test --schema`)")
     cases = _cases(args)
     lab, remove = _lab_for(args, cases)
     try:
@@ -471,11 +556,25 @@ def cmd_diff(args) -> int:
     return diff.exit_code
 
 
+def _after_command(sp: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> argparse.Action:
+    """A global option repeated on a command, so that it may follow the command too; its default is SUPPRESS,
+    so a command line without it there keeps the value given before the command (or the global default)."""
+    return sp.add_argument(*flags, **{**kwargs, "default": argparse.SUPPRESS})
+
+
+def _common_options(sp: argparse.ArgumentParser, add: Callable[..., argparse.Action]) -> None:
+    """The options every command takes before or after its name: `nfwlab --name x up` = `nfwlab up --name x`."""
+    add(sp, "--name", default="default", help="lab name (several labs can run at once; before or after the "
+        "command); default: default")
+    add(sp, "--progress", action="store_true", default=False, help="print the phases of long steps (up, down, "
+        "repair, build) on stderr also when it is not a terminal (as NFWLAB_PROGRESS=1)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nfwlab", description="An emulated AWS VPC with a NAT gateway and an inline "
                                 "AWS Network Firewall (real Suricata: 7 for Classic policies, 8 for Next "
                                 "Generation policies).")
-    p.add_argument("--name", default="default", help="lab name (several labs can run at once); default: default")
+    _common_options(p, argparse.ArgumentParser.add_argument)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     topologies = " | ".join(topology_names())
 
@@ -483,6 +582,7 @@ def parser() -> argparse.ArgumentParser:
             aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_, aliases=list(aliases))
         sp.set_defaults(fn=fn)
+        _common_options(sp, _after_command)
         if json_flag:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
         return sp
@@ -492,23 +592,39 @@ def parser() -> argparse.ArgumentParser:
                         help=f"{help_} (--design is an older name for it)")
 
     sp = add("up", cmd_up, "start the lab")
-    sp.add_argument("--topology", "--design", dest="topology", default=DEFAULT_TOPOLOGY, metavar="TOPOLOGY",
-                    help=f"{topologies} (topologies/) or a topology file (default {DEFAULT_TOPOLOGY}); "
-                    "--design is an older name for it")
+    sp.add_argument("--topology", "--design", dest="topology", metavar="TOPOLOGY",
+                    help=f"{topologies} (topologies/) or a topology file (default {DEFAULT_TOPOLOGY}; on a lab that "
+                    "is up: its own, and up brings back whatever node of it is down); --design is an older name "
+                    "for it")
     sp.add_argument("--domains", help="comma-separated names the emulated internet serves "
                     "(default: the topology's internet.domains)")
     sp.add_argument("--home-net", help="the firewall's HOME_NET, comma-separated CIDRs (default: the VPC CIDR, as AWS)")
     sp.add_argument("--no-flow-bypass", action="store_true",
                     help="every packet of every flow goes through Suricata, also after it has decided the flow "
                     "(slower; by default a decided flow is forwarded by the endpoint's kernel: docs/throughput.md)")
+    sp.add_argument("--log-max-size", metavar="SIZE", help="rotate each log when it reaches SIZE (64M, 512k, 1G; "
+                    "0: never; default 64M): x -> x.1 -> ... (docs/logs.md)")
+    sp.add_argument("--log-keep", metavar="N", type=int, help="rotated parts each log keeps (default 8)")
     rules = sp.add_mutually_exclusive_group()
     rules.add_argument("--policy", help="a firewall policy or rule group: AWS describe-firewall-policy / "
                        "describe-rule-group JSON, or the same keys in YAML (default policies/deny-domains.json)")
     rules.add_argument("--rules", help="a Suricata rules file to run as-is instead of a policy")
     sp.add_argument("--rule-group", action="append", metavar="FILE",
                     help="a rule group the policy references (repeatable)")
-    add("down", cmd_down, "remove everything the lab made (also after a crash)")
-    add("status", cmd_status, "show the lab's nodes, topology and firewall engine")
+    sp = add("down", cmd_down, "remove everything the lab made (also after a crash); its logs, rules, topology and "
+             "lab.json are kept in an archive folder, whose path it prints (docs/logs.md)")
+    sp.add_argument("--purge", action="store_true", help="delete the logs too instead of archiving them")
+    add("status", cmd_status, "show the lab's nodes, topology and firewall engine; exit 5 when a node or the "
+        "firewall engine is down (degraded: `repair` brings it back)")
+    add("repair", cmd_repair, "bring back the nodes that are down (killed, exited, gone, after a Docker restart) "
+        "and a stopped firewall engine, and only them: containers started again, links rewired, routes, NAT, "
+        "firewall queue and policy reapplied; the other nodes and their connections are left as they are")
+    sp = add("nodes", cmd_nodes, "print the lab's nodes, one a line (servers, VPC router, NAT gateways, firewall "
+             "endpoints, internet gateway, internet): the names exec, curl and trace take")
+    topology_option(sp, "the nodes of this topology instead of the running lab's")
+    sp = add("completion", cmd_completion, "print a shell completion script: commands, options, node names of "
+             "the running lab, topology and policy names (`source <(nfwlab completion bash)`)", json_flag=False)
+    sp.add_argument("shell", choices=["bash"])
     sp = add("switch", cmd_switch, "switch the running lab to the route tables of a topology that differs only "
              "in its route tables (routes only, no restart; `design` is an older name for it)", aliases=("design",))
     sp.add_argument("topology", metavar="TOPOLOGY", help=f"{topologies} or a topology file")
@@ -516,7 +632,7 @@ def parser() -> argparse.ArgumentParser:
     topology_option(sp, "another topology's route tables (same VPC)")
     sp.add_argument("--diff", metavar="TOPOLOGY", help="print only what changes from the running (or --topology) "
                     "route tables to this topology's")
-    sp = add("exec", cmd_exec, "run a command in a node: nfwlab exec server-a -- ip route", json_flag=False)
+    sp = add("exec", cmd_exec, "run a command in a node: `nfwlab exec server-a -- ip route`", json_flag=False)
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER)
     sp = add("curl", cmd_curl, "make a node fetch a URL (exit 0 when it got a 2xx/3xx)")
@@ -607,13 +723,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
+def _run(args: argparse.Namespace) -> int:
+    """The command, its long steps' phases on stderr if wanted (lab/progress.py)."""
+    step = args.fn.__name__.removeprefix("cmd_")
+    shown = progress.wanted(sys.stderr, forced=args.progress)
+    with progress.reporting(progress.PhaseLines(step)) if shown else nullcontext():
         return args.fn(args)
-    except LabError as e:
-        print(f"nfwlab: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("nfwlab: interrupted", file=sys.stderr)
-        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Output piped into a reader that stops early (`nfwlab alerts | head -1`) ends the command quietly, with
+    # the status a process killed by SIGPIPE has (as `ls | head` does), not with a traceback.
+    try:
+        try:
+            args = parser().parse_args(argv)
+        except SystemExit:  # --help, or a usage error: argparse has written its text
+            sys.stdout.flush()
+            raise
+        try:
+            code = _run(args)
+        except LabError as e:
+            print(f"nfwlab: {e.for_lab(args.name)}", file=sys.stderr)
+            code = e.exit_code
+        except KeyboardInterrupt:
+            print("nfwlab: interrupted", file=sys.stderr)
+            code = 130
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # What is still buffered cannot be written; stdout goes to /dev/null so that Python's own flush at
+        # exit does not fail (and print) again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_STATUS

@@ -1,4 +1,15 @@
 """Errors: what went wrong, what to do, and the CLI exit code for each kind."""
+from __future__ import annotations
+
+import re
+
+# `nfwlab CMD` in backticks, not naming a lab yet
+_UNNAMED = re.compile(r"(?<=`)nfwlab(?= (?!--name\b))|(?<=; )nfwlab(?= (?!--name\b))")
+
+
+def nfwlab(lab: str) -> str:
+    """The command line's start for `lab`: `nfwlab`, or `nfwlab --name LAB` for a lab other than the default."""
+    return "nfwlab" if lab == "default" else f"nfwlab --name {lab}"
 
 
 class LabError(Exception):
@@ -13,6 +24,13 @@ class LabError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n  -> {self.hint}" if self.hint else self.message
+
+    def for_lab(self, lab: str) -> str:
+        """The error as the CLI prints it for `lab`: the commands of the hint name the lab, so that they act on
+        it when followed (the modules that raise know a node or a container, not always the lab)."""
+        if not self.hint or lab == "default":
+            return str(self)
+        return f"{self.message}\n  -> {_UNNAMED.sub(nfwlab(lab), self.hint)}"
 
 
 class ConfigError(LabError):

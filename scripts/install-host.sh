@@ -166,9 +166,12 @@ apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   [ ${#sources[@]} -eq 0 ] || write_trixie_sources
   log "installing: ${packages[*]}"
+  log "[${SECONDS}s] updating the package lists"
   apt-get update -q >/dev/null
+  log "[${SECONDS}s] downloading and installing ${#packages[@]} packages (a minute or more; apt's output: /var/log/nfwlab-apt.log)"
   apt-get install -y -q --no-install-recommends "${packages[@]}" >/var/log/nfwlab-apt.log 2>&1 || {
     log "apt-get install failed; last lines of /var/log/nfwlab-apt.log:"; tail -n 20 /var/log/nfwlab-apt.log >&2; exit 3; }
+  log "[${SECONDS}s] packages installed"
 }
 
 start_dockerd() {

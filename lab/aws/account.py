@@ -846,7 +846,7 @@ def write_imported(imported: Imported, out_dir: Path, name: str, force: bool = F
     header = [f"# Imported from an AWS account dump: {imported.source or 'an account'}",
               f"# VPC {topology['vpc']['id']} ({topology['vpc']['region']}), firewall {topology['firewall']['name']}; "
               f"its policy: {policy_file.name}",
-              f"# Run it: nfwlab up --topology {topology_file} --policy {policy_file}"]
+              f"# Run it: `nfwlab up --topology {topology_file} --policy {policy_file}`"]
     if imported.notes:
         header.append("# Notes (what the import approximated or left out):")
         header += [f"#   - {n}" for n in imported.notes]

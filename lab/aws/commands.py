@@ -65,7 +65,7 @@ def cmd_import(args: Any) -> int:
     print(f"imported {source}: topology {topology}, policy {policy}")
     for note in imported.notes:
         print(f"  note: {note}")
-    print(f"  run it: nfwlab --name {args.name} up --topology {topology} --policy {policy}")
+    print(f"  run it: `nfwlab --name {args.name} up --topology {topology} --policy {policy}`")
     return 0
 
 
@@ -74,7 +74,7 @@ def cmd_export(args: Any) -> int:
     from .export import dump_from_lab, policy_document, terraform_from_lab, write_dump
     lab = Lab(args.name)
     if not lab.topology_name:
-        raise StateError(f"lab {args.name} is not up", f"start it first: nfwlab --name {args.name} up")
+        raise StateError(f"lab {args.name} is not up", f"start it first: `nfwlab --name {args.name} up`")
     policy_file = lab.state.read().policy.get("source")
     if not policy_file:
         raise StateError(f"lab {args.name} does not record its policy file", "take it down and up again")

@@ -271,7 +271,7 @@ class Service:
                                        request_handler=_quiet_handler(MotoRequestHandler))
         except OSError as e:
             raise ConfigError(f"can't listen on 127.0.0.1:{self.port}: {e.strerror}",
-                              "pick a free port: nfwlab serve --port PORT") from None
+                              f"pick a free port: `nfwlab --name {self.lab_name} serve --port PORT`") from None
         self.reconciler.start()
         self._thread = threading.Thread(target=self._server.serve_forever, name="nfwlab-endpoint", daemon=True)
         self._thread.start()
