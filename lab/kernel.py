@@ -14,6 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ndmsg import NUD_NOARP, NUD_PERMANENT, NUD_REACHABLE
 
 from .errors import EnvironmentProblem, NodeError
 from .routing import KernelRoute, PolicyRule
@@ -229,6 +230,29 @@ def route_get(netns: str, dst: IPv4Address) -> dict:
         names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ns.get_links()}
         return {"dst": str(dst), "dev": names.get(r.get_attr("RTA_OIF")), "gateway": r.get_attr("RTA_GATEWAY"),
                 "type": r["type"]}
+
+
+def announce(fresh: str, peers: list[str]) -> int:
+    """Tells the namespaces in `peers` where the addresses of a node made anew (namespace `fresh`) are now:
+    each neighbour entry a peer holds for one of them is set to the address's interface's MAC, reachable.
+
+    A peer that sent to the node while it was down holds an entry that is resolving (or failed): when that
+    resolution fails, after the node is back, every packet queued on it, a new connection's SYN included,
+    gets "host unreachable". As a gratuitous ARP would, this updates only the entries that exist. Returns
+    how many it set."""
+    with _ipr(fresh) as ns:
+        macs = {l["index"]: l.get_attr("IFLA_ADDRESS") for l in ns.get_links()}
+        where = {a.get_attr("IFA_ADDRESS"): macs.get(a["index"]) for a in ns.get_addr(family=2)}
+    where.pop("127.0.0.1", None)
+    changed = 0
+    for peer in peers:
+        with _ipr(peer) as ns:
+            for n in ns.get_neighbours(family=2):
+                dst, state = n.get_attr("NDA_DST"), n["state"]
+                if where.get(dst) and not state & (NUD_PERMANENT | NUD_NOARP):
+                    ns.neigh("replace", dst=dst, lladdr=where[dst], ifindex=n["ifindex"], state=NUD_REACHABLE)
+                    changed += 1
+    return changed
 
 
 def interfaces(netns: str | None) -> list[dict]:

@@ -49,6 +49,15 @@ class Wiring:
         parallel([partial(self.kernel.delete_links, self.kernel.netns_path(pid), names)
                   for pid, names in stale.items()])
         self._make(roles, pids, routes, [r for r in roles if r.service in nodes], links)
+        # Neighbours that sent to a node while it was down hold unresolved entries for it: they learn its
+        # addresses now, or their first packets after the repair would get "host unreachable" (a new
+        # connection's SYN among them) once that resolution fails.
+        peers = {node: sorted({self.kernel.netns_path(pids[other]) for link in links
+                               if node in (link.a_service, link.b_service)
+                               for other in (link.a_service, link.b_service) if other not in nodes})
+                 for node in nodes}
+        parallel([partial(self.kernel.announce, self.kernel.netns_path(pids[node]), peers[node])
+                  for node in sorted(nodes) if peers[node]])
 
     def _make(self, roles: list[Role], pids: dict[str, int], routes: list[KernelRoute], fresh: list[Role],
               links: list[LinkSpec]) -> None:

@@ -191,6 +191,10 @@ class FakeKernel:
             self._gone(pid, {name}, peers_too=True)
         return deleted
 
+    def announce(self, fresh, peers) -> int:
+        self._record("announce", self.pid_of(fresh), tuple(self.pid_of(p) for p in peers))
+        return 0
+
     def link_names(self, netns) -> set[str]:
         return {"lo", *self.ends.get(self.pid_of(netns), set())}
 
