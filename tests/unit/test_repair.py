@@ -64,6 +64,8 @@ def test_only_the_dead_node_is_started_again_and_only_its_link_is_made_again(lab
     assert touched == {nat}
     assert "add_bridge" not in kernel.names()  # the router kept its bridges
     assert "replace_routes" in kernel.names()  # its route tables again (a route through a remade link goes)
+    # The router, its only neighbour, learns where the NAT gateway's addresses are (it may be resolving them).
+    assert [c for c in kernel.calls if c[0] == "announce"] == [("announce", nat, (router,))]
     assert lab.health() == {n: "running" for n in services(lab.vpc)} and not lab.status().degraded
 
 
