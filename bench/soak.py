@@ -22,7 +22,8 @@ maximum of its last third is within its tolerance (TOLERANCES) of the maximum of
 slope after the first third, over the whole run, stays within the same tolerance. Logs are append-only by
 design: they pass when they grow in step with the traffic.
 
-Exit code 1 when a series grows without bound or the alerts are not exactly the blocked requests.
+Exit code 1 when a series grows without bound, the alerts are not exactly the blocked requests, or the run
+stopped early (the lab or Docker went away: the figures so far are written to soak.partial.json).
 The lab is taken down at the end, also on Ctrl-C.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab import Lab  # noqa: E402
 from lab import docker as dk  # noqa: E402
-from lab.errors import WaitTimeout  # noqa: E402
+from lab.errors import LabError, WaitTimeout  # noqa: E402
 from lab.lab import DEFAULT_POLICY  # noqa: E402
 from lab.logs import event_time, event_type  # noqa: E402
 from lab.rules import DomainList  # noqa: E402
@@ -381,13 +382,23 @@ class Sampler:
         self.t0 = time.monotonic()
 
     def put(self, name: str, unit: str, kind: str, value: float | None) -> None:
-        s = self.series.setdefault(name, Series(name, unit, kind, [None] * (len(self.labels) - 1)))
-        s.values.append(round(value, 3) if value is not None else None)
+        self.taken.append((name, unit, kind, value))
 
     def sample(self, label: str, requests_ended: int) -> None:
+        """One value of every series, kept only if the whole sample was taken."""
+        self.taken: list[tuple[str, str, str, float | None]] = []
+        self._take()
         self.labels.append(label)
         self.times.append(round(time.monotonic() - self.t0, 1))
         self.requests_ended.append(requests_ended)
+        for name, unit, kind, value in self.taken:
+            s = self.series.setdefault(name, Series(name, unit, kind, [None] * (len(self.labels) - 1)))
+            s.values.append(round(value, 3) if value is not None else None)
+        for s in self.series.values():  # a series whose process was missing this time
+            if len(s.values) < len(self.labels):
+                s.values.append(None)
+
+    def _take(self) -> None:
         found = dk.containers(self.lab.name, with_pids=True)
         for name, c in sorted(found.items()):
             if not c.pid:
@@ -422,9 +433,6 @@ class Sampler:
             self.put(f"log {label}", "MiB", "log", live / MiB)
             if rotated:
                 self.put(f"log {label}, rotated files", "MiB", "info", rotated / MiB)
-        for s in self.series.values():  # a series whose process was missing this time
-            if len(s.values) < len(self.labels):
-                s.values.append(None)
 
 
 def slope(xs: list[float], ys: list[float]) -> float:
@@ -488,7 +496,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # a copy of this stack, and must not take the lab down under the run.
         if os.getpid() == main_pid:
             print("taking the lab down", file=sys.stderr, flush=True)
-            down(lab)
+            try:
+                down(lab)
+            except LabError as e:  # Docker went away: the figures so far are still written
+                print(f"could not take lab {lab.name} down: {e}; run `nfwlab --name {lab.name} down --purge`",
+                      file=sys.stderr)
 
 
 def soak(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
@@ -514,20 +526,24 @@ def soak(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     for d in drivers:
         d.start()
-    minute = 1
-    while any(d.is_alive() for d in drivers):
+    minute, stopped = 1, list[str]()
+    while any(d.is_alive() for d in drivers) and not stopped:
         time.sleep(1)
         alerts.read()
         if time.monotonic() - started >= minute * 60 and minute <= args.minutes:
             done = ended()
-            sampler.sample(str(minute), len(done))
+            try:
+                sampler.sample(str(minute), len(done))
+            except Exception as e:  # the lab or Docker went away: what was measured so far is reported
+                stopped.append(f"minute {minute} sample: {e}")
+                break
             n_blocked = sum(1 for r in done if r.target.blocked)
             print(f"  minute {minute}: {len(done)} requests ended ({n_blocked} blocked), {len(alerts.alerts)} alerts",
                   file=sys.stderr, flush=True)
             minute += 1
-    errors = [e for d in drivers for e in d.errors]
-    if errors:
-        raise RuntimeError("the traffic stopped: " + "; ".join(errors[:5]))
+    stopped += [e for d in drivers for e in d.errors]
+    stopped += [f"{d.server}: its loop ended before its time" for d in drivers
+                if d.started_count is None and not d.errors]
     requests = ended()
     blocked = [r for r in requests if r.target.blocked]
 
@@ -535,15 +551,19 @@ def soak(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
         alerts.read()
         return len(alerts.alerts) >= len(blocked)
     try:
-        Wait("an alert for every blocked request", SETTLE_S, interval=0.2).until(settled)
+        Wait("an alert for every blocked request", 0 if stopped else SETTLE_S, interval=0.2).until(settled)
     except WaitTimeout:
         pass  # reported below, request by request
-    sampler.sample("end", len(requests))
-    return report(lab, args, drivers, requests, alerts, sampler, time.monotonic() - started)
+    try:
+        sampler.sample("end", len(requests))
+    except Exception as e:
+        stopped.append(f"end sample: {e}")
+    return report(lab, args, drivers, requests, alerts, sampler, time.monotonic() - started, stopped)
 
 
 def report(lab: Lab, args: argparse.Namespace, drivers: list[Driver], requests: list[Request], alerts: Alerts,
-           sampler: Sampler, took: float) -> dict[str, Any]:
+           sampler: Sampler, took: float, stopped: list[str]) -> dict[str, Any]:
+    """The run's figures; `stopped`: why the run ended early (its figures are then partial), else empty."""
     blocked = [r for r in requests if r.target.blocked]
     allowed = [r for r in requests if not r.target.blocked]
     matched, unmatched, missing = match(blocked, alerts.alerts)
@@ -554,7 +574,7 @@ def report(lab: Lab, args: argparse.Namespace, drivers: list[Driver], requests: 
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_at_end": os.getloadavg()},
-        "note": args.note,
+        "note": args.note, "stopped_early": stopped,
         "lab": lab.name, "topology": lab.topology_name, "policy": f"{lab.policy.name} ({Path(args.policy).name})",
         "servers": len(drivers),
         "minutes": args.minutes, "seconds": round(took, 1), "rate_per_s_asked": args.rate,
@@ -583,7 +603,7 @@ def report(lab: Lab, args: argparse.Namespace, drivers: list[Driver], requests: 
         "verdict": {"grows": grows,
                     "alerts_equal_blocked": len(matched) == len(blocked) and not unmatched
                     and alerts.aws_alerts == len(alerts.alerts),
-                    "ok": not grows and len(matched) == len(blocked) and not unmatched},
+                    "ok": not stopped and not grows and len(matched) == len(blocked) and not unmatched},
     }
 
 
@@ -617,6 +637,8 @@ def table(r: dict[str, Any]) -> str:
                      f"{_fmt(s.get('max')):>9} {_fmt(s.get('first_third_max')):>9} "
                      f"{_fmt(s.get('last_third_max')):>9}  {s['verdict']}{extra}")
     v = r["verdict"]
+    if r.get("stopped_early"):
+        lines.append(f"\nSTOPPED EARLY (partial figures): {'; '.join(r['stopped_early'])}")
     lines.append(f"\ngrows without bound: {', '.join(v['grows']) or 'nothing'}; alerts == blocked requests: "
                  f"{'yes' if v['alerts_equal_blocked'] else 'NO'}")
     return "\n".join(lines)
@@ -651,10 +673,13 @@ def main() -> None:
     except KeyboardInterrupt:
         print(f"interrupted: lab {args.name} is down, nothing written", file=sys.stderr)
         sys.exit(130)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    out = Path(args.out)
+    if results["stopped_early"]:  # a partial run does not replace a complete one
+        out = out.with_name(f"{out.stem}.partial{out.suffix}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"\nwritten to {args.out}")
+    print(f"\nwritten to {out}")
     sys.exit(0 if results["verdict"]["ok"] else 1)
 
 
