@@ -134,7 +134,7 @@ def cmd_repair(args) -> int:
     if args.json:
         _print_json({"name": lab.name, "repaired": repaired, "seconds": round(took, 3), "nodes": lab.health()})
     elif repaired:
-        others = len(lab.health()) - len(repaired)
+        others = len(services(lab.vpc)) - len(repaired)
         print(f"lab {lab.name} repaired in {took:.1f}s: {', '.join(repaired)} brought back"
               + (f"; the {others} other node(s) left as they were" if others else ""))
     else:

@@ -149,11 +149,11 @@ class Deployment:
         except (OSError, ValueError, AttributeError):
             return {}
 
-    def health(self, topology: Topology) -> dict[str, str]:
-        """Each node's state, from the lab's containers (by label): "running", "exited", "missing" (no
-        container), "restarting", "paused", ... or "unwired": running, but started again outside the lab (a new
-        network namespace, without its links)."""
-        found = self.docker.containers(self.name, with_pids=True)
+    def health(self, topology: Topology, found: dict[str, Any] | None = None) -> dict[str, str]:
+        """Each node's state, from the lab's containers (by label; `found`: a listing with their processes
+        already made): "running", "exited", "missing" (no container), "restarting", "paused", ... or "unwired":
+        running, but started again outside the lab (a new network namespace, without its links)."""
+        found = found if found is not None else self.docker.containers(self.name, with_pids=True)
         wired = self._wired_runs()
         out = {}
         for node in services(topology.vpc):
@@ -176,14 +176,14 @@ class Deployment:
         reapplied, the VPC router's route tables too, and a firewall endpoint gets the running policy's
         stateless rules once its engine has started. A paused node is only resumed: its links stayed.
         NodeError when a node does not come back; the lab is then left as it is (`down` removes it)."""
-        health = self.health(topology)
+        found = self.docker.containers(self.name, with_pids=True)
+        health = self.health(topology, found)
         down = [node for node, state in health.items() if state != "running"]
         if not down:
             return []
         hint = f"see `nfwlab --name {self.name} status`; `nfwlab --name {self.name} down` removes the lab"
         say(f"bringing back {', '.join(down)}")
         started = time.time()  # what a node printed before it started again does not count
-        found = self.docker.containers(self.name)
         paused = [n for n in down if health[n] == "paused"]
         for node in paused:
             self.docker.unpause(found[node].id)

@@ -460,8 +460,8 @@ class Lab:
     # -------------------------------------------------------------- status
     def status(self) -> Status:
         saved = self.state.read()
-        found = self.docker.containers(self.name)
-        nodes = self.health()
+        found = self.docker.containers(self.name, with_pids=True)  # one listing for the nodes and the engines
+        nodes = self.deployment.health(self.topology, found)
         down = [n for n, state in nodes.items() if state != "running"] if saved.topology else []
         return Status(self.name, saved.topology, saved.topology_file, saved.phase, nodes,
                       self.engines.status(found), str(self.state_dir), [str(p) for p in self.eve.paths],

@@ -23,6 +23,7 @@ Standard library only: it runs in the lab's images (copied there by
 compose/images/Dockerfile) and in the host's unit tests.
 """
 import fcntl
+import itertools
 import os
 import threading
 from contextlib import contextmanager
@@ -166,8 +167,8 @@ class Tail:
     def _open(self):
         resume, self.resume = self.resume, None
         if resume is not None:  # the file the reader was in: the log itself, or a part rotated since
-            for k in range(0, 1000):
-                name = self.path if k == 0 else f"{self.path}.{k}"
+            for k in itertools.count():
+                name = part(self.path, k)
                 try:
                     if os.stat(name).st_ino == resume[0]:
                         self.file = open(name, "rb")  # noqa: SIM115 (kept open across reads)
