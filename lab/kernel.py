@@ -12,12 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+import pyroute2
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ndmsg import NUD_NOARP, NUD_PERMANENT, NUD_REACHABLE
 
 from .errors import EnvironmentProblem, NodeError
 from .routing import KernelRoute, PolicyRule
+
+# A netlink session in a namespace is opened by a short-lived child process. In pyroute2's default mode that
+# child is a bare fork: Ctrl-C (sent to the whole process group) reaching it while it runs unwinds the copy
+# of the caller's stack it holds, so the caller's `finally: lab.down()` ran a second time, in the child (7 of
+# 30 interrupted loops here). In "mp" mode multiprocessing runs the child and always ends it with _exit.
+pyroute2.config.child_process_mode = "mp"
 
 RT_PROTO_LAB = 243  # unassigned in iproute2; marks the routes the lab owns, so it can find and replace them
 
@@ -199,6 +206,29 @@ def _lab_routes(ns: IPRoute, tables: set[int]) -> set[tuple[int, str]]:
 def lab_routes(netns: str, tables: set[int]) -> set[tuple[int, str]]:
     with _ipr(netns) as ns:
         return _lab_routes(ns, tables)
+
+
+RTN_BLACKHOLE = 6
+
+
+def routes(netns: str, tables: set[int]) -> set[KernelRoute]:
+    """Every route the lab put in `tables`, next hop and device included: what `replace_routes` made them."""
+    out = set()
+    with _ipr(netns) as ns:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
+        for route in ns.get_routes(family=2, table=None):
+            table = route.get_attr("RTA_TABLE") or route["table"]
+            if table not in tables or route["proto"] != RT_PROTO_LAB:
+                continue
+            dst = IPv4Network(f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}")
+            gateway, dev = route.get_attr("RTA_GATEWAY"), names.get(route.get_attr("RTA_OIF"), "")
+            if route["type"] == RTN_BLACKHOLE:
+                out.add(KernelRoute(table, dst, "blackhole"))
+            elif gateway:
+                out.add(KernelRoute(table, dst, "via", dev, IPv4Address(gateway)))
+            else:
+                out.add(KernelRoute(table, dst, "link", dev))
+    return out
 
 
 def replace_routes(netns: str, routes: list[KernelRoute]) -> None:
