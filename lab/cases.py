@@ -1,7 +1,7 @@
 """Regression cases: what a firewall policy must do to given requests, written once as data.
 
     # yaml-language-server: $schema=schema.json
-    policy: ../policies/deny-domains.json      # optional, relative to this file
+    policy: deny-domains                       # optional: a shipped policy's name, or a file relative to this one
     topology: nat-first                        # optional
     cases:
       - name: the deny list drops blocked.example
@@ -34,6 +34,7 @@ import yaml
 
 from .documents import load_yaml
 from .errors import ConfigError
+from .shipped import policy_path
 
 PROTOCOLS = ("tls", "http", "tcp", "udp", "icmp", "dns")
 VERDICTS = ("pass", "drop", "reject")
@@ -305,9 +306,16 @@ def _case(ctx: _Ctx, raw: dict[str, Any], group: str, tags: tuple[str, ...], pol
 
 
 def _relative(ctx: _Ctx, value: Any, key: str) -> Path | None:
+    """A path made relative to the case file; a bare name (no separator, no suffix) is a shipped policy's."""
     text = _text(ctx, value, key)
     if text is None:
         return None
+    if "/" not in text and not text.endswith((".json", ".yaml", ".yml")):
+        try:
+            return policy_path(text)
+        except ConfigError as e:
+            ctx.fail(f"{key} {text!r}: {e.message} ({e.hint})")
+            return None
     try:
         path = Path(text).expanduser()
     except RuntimeError:  # ~user of no user on this host
@@ -479,7 +487,8 @@ def schema() -> dict[str, Any]:
         "anyOf": [{"required": ["cases"]}, {"required": ["groups"]}],
         "properties": {
             "description": {"type": "string"},
-            "policy": {"type": "string", "description": "The policy file to run under, relative to this file."},
+            "policy": {"type": "string", "description": "The policy to run under: a shipped policy's name, or a file "
+                                                      "relative to this file."},
             "topology": {"type": "string", "description": "A topology name, or a file relative to this file."},
             "defaults": _settable_schema(),
             "cases": cases,

@@ -76,9 +76,9 @@ def _words(items: Iterable[str]) -> str:
     return shlex.quote(" ".join(items))
 
 
-def bash(top: argparse.ArgumentParser, topologies: list[str], policies: list[Path], state_root: Path) -> str:
-    """The bash completion script for `top` (the nfwlab parser). `policies`: the shipped policy files, offered
-    as `policies/NAME` in the folder that holds them (the repository) and by their full path elsewhere."""
+def bash(top: argparse.ArgumentParser, topologies: list[str], policies: list[str], state_root: Path) -> str:
+    """The bash completion script for `top` (the nfwlab parser). `policies`: the shipped policies' names, which
+    find them from any directory, offered with the files where the user is."""
     global_flags, global_valued = _options("", top)
     cases = []
     names: list[str] = []
@@ -95,8 +95,7 @@ _nfwlab_commands={_words(names)}
 _nfwlab_global_opts={_words(global_flags)}
 _nfwlab_global_valued={_words(global_valued)}
 _nfwlab_topologies={_words(topologies)}
-_nfwlab_policies={_words(p.name for p in policies)}
-_nfwlab_policy_dir={shlex.quote(str(policies[0].parent) if policies else "")}
+_nfwlab_policies={_words(policies)}
 _nfwlab_state_root={shlex.quote(str(state_root))}
 
 # A command's options, `OPTION:KIND` of those that take a value, and its positional arguments' kinds.
@@ -113,10 +112,7 @@ _nfwlab_values() {{
   case $kind in
     topology) COMPREPLY=($(compgen -W "$_nfwlab_topologies" -- "$cur"))
               ((${{#COMPREPLY[@]}})) || COMPREPLY=($(compgen -f -- "$cur"));;
-    policy) local dir=$_nfwlab_policy_dir/ shipped=()
-            [[ $PWD/policies -ef $dir ]] && dir=policies/
-            for f in $_nfwlab_policies; do shipped+=("$dir$f"); done
-            COMPREPLY=($(compgen -W "${{shipped[*]}}" -- "$cur") $(compgen -f -- "$cur"));;
+    policy) COMPREPLY=($(compgen -W "$_nfwlab_policies" -- "$cur") $(compgen -f -- "$cur"));;
     node) COMPREPLY=($(compgen -W "$("$prog" --name "$lab" nodes 2>/dev/null)" -- "$cur"));;
     lab) local labs=()
          for f in "$_nfwlab_state_root"/*/lab.json; do [[ -e $f ]] && labs+=("$(basename "$(dirname "$f")")"); done

@@ -54,6 +54,7 @@ from .policy import (
     render,
 )
 from .rules import DOMAIN_RE, TARGET_TYPES, rule_options
+from .shipped import policy_path
 
 KIND = "next-generation"
 DEFAULT_ACTIONS = ("DROP", "ACCEPT", "REJECT", "ALERT")
@@ -773,8 +774,8 @@ AnyPolicy = Policy | NextGenPolicy
 
 def load_any_policy(path: str | Path, extra: Sequence[str | Path] = ()) -> AnyPolicy:
     """A Classic or a Next Generation policy, whichever the file holds (`extra`: files of the rule groups it
-    references)."""
-    path = Path(path)
+    references). A shipped policy's name finds its file from any directory."""
+    path = policy_path(path)
     data = read_document(path, "policy or rule group file")
     if not is_nextgen(data):
         return load_policy(path, extra)
