@@ -21,9 +21,10 @@ from .aws.commands import add_commands as add_aws_commands
 from .cases import CaseError, load_cases, schema_text, select, with_overrides
 from .convert import convert
 from .diagram import write as write_diagram
+from .engine import fail_closed_summary
 from .errors import ConfigError, LabError, StateError, nfwlab
 from .exporter import MetricsExporter
-from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, HOME, Lab, build_images, state_root, topology_names
+from .lab import DEFAULT_POLICY, DEFAULT_TOPOLOGY, Lab, build_images, policy_names, state_root, topology_names
 from .logs import LogLimits, describe
 from .metrics import NAMESPACE
 from .metrics import as_text as metrics_text
@@ -157,8 +158,7 @@ def cmd_nodes(args) -> int:
 
 def cmd_completion(args) -> int:
     from .completion import bash
-    policies = sorted(p for p in (HOME / "policies").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
-    print(bash(parser(), topology_names(), policies, state_root()), end="")
+    print(bash(parser(), topology_names(), policy_names(), state_root()), end="")
     return 0
 
 
@@ -174,8 +174,18 @@ def cmd_switch(args) -> int:
     return 0
 
 
+def _say_if_down(lab: Lab, topology: str | None) -> None:
+    """A command that falls back to the default topology when the lab is down says so, and which (on stderr:
+    --json output stays JSON). A topology the user named is no fallback: nothing to say."""
+    if lab.topology_name is not None or topology:
+        return
+    print(f"note: lab {lab.name} is down: using the default topology {DEFAULT_TOPOLOGY} "
+          f"({Lab.resolve_topology(DEFAULT_TOPOLOGY).source})", file=sys.stderr)
+
+
 def cmd_routes(args) -> int:
     lab = Lab(args.name)
+    _say_if_down(lab, args.topology)
     if args.diff:
         print(lab.route_table_diff(args.diff, args.topology), end="")
     elif args.json:
@@ -218,34 +228,40 @@ def cmd_curl(args) -> int:
     return 0 if res.ok else 1
 
 
-def _show(record: dict, fmt: str) -> None:
+def _endpoints(lab: Lab) -> dict[str, str]:
+    """Each AZ's firewall endpoint (a topology has one per AZ): the log records name the AZ only."""
+    return {e.availability_zone: e.name for e in lab.vpc.endpoints}
+
+
+def _show(record: dict, fmt: str, endpoints: dict[str, str]) -> None:
     """One log record (AWS envelope) as text, bare EVE or the AWS log line."""
     if fmt == "aws":
         print(json.dumps(record), flush=True)
     elif fmt == "eve":
         print(json.dumps(record.get("event", record)), flush=True)
     else:
-        print(describe(record), flush=True)
+        print(describe(record, endpoints), flush=True)
 
 
-def _print_log(args, records: list, follow) -> int:
+def _print_log(args, lab: Lab, records: list, follow) -> int:
+    endpoints = _endpoints(lab)
     if args.follow:
         print("following (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
             for r in follow():
-                _show(r, args.format)
+                _show(r, args.format, endpoints)
         except KeyboardInterrupt:
             pass
         return 0
     for r in records[-args.last:] if args.last else records:
-        _show(r, args.format)
+        _show(r, args.format, endpoints)
     return 0
 
 
 def cmd_alerts(args) -> int:
     lab = Lab(args.name)
     since = None if args.all else lab.log_mark()
-    return _print_log(args, lab.alerts(aws=True) if not args.follow else [],
+    return _print_log(args, lab, lab.alerts(aws=True) if not args.follow else [],
                       lambda: lab.follow_alerts(since=since if since is not None else 0, aws=True))
 
 
@@ -255,7 +271,7 @@ def cmd_flows(args) -> int:
 
     def follow():
         yield from lab.flow_log.follow(since)
-    return _print_log(args, lab.flows() if not args.follow else [], follow)
+    return _print_log(args, lab, lab.flows() if not args.follow else [], follow)
 
 
 def _convert(args) -> int:
@@ -289,7 +305,7 @@ def cmd_policy(args) -> int:
         if not args.files:
             raise LabError("policy apply needs a file", "`nfwlab policy apply POLICY.json [RULE-GROUP.json ...]`")
         lab = Lab(args.name)
-        result = lab.apply_policy(args.files[0], args.files[1:])
+        result = lab.apply_policy(args.files[0], args.files[1:], home_net=args.home_net)
         if args.json:
             _print_json(result.as_dict())
         else:
@@ -340,7 +356,9 @@ def _trace_json(t) -> dict:
                               "dst": str(s.dst)} for s in p.seen]}
     return {"source": t.source, "source_ip": str(t.source_ip), "dest": t.dest, "dest_ip": str(t.dest_ip),
             "port": t.port, "firewall_sees": str(t.firewall_sees) if t.firewall_sees else None,
-            "request": path(t.request), "response": path(t.response), "warnings": t.warnings}
+            "request": path(t.request), "response": path(t.response), "warnings": t.warnings,
+            "policy": t.verdict.as_dict() if t.verdict else None,
+            "routes_only": t.routes_only if t.verdict is None else None}
 
 
 def _dest_port(text: str) -> tuple[str, int]:
@@ -353,6 +371,7 @@ def _dest_port(text: str) -> tuple[str, int]:
 def cmd_trace(args) -> int:
     lab = Lab(args.name)
     dest, port = _dest_port(args.dest)
+    _say_if_down(lab, args.topology)
     if args.live:
         res = lab.trace_live(args.source, dest, port)
         live = res.firewall_logged
@@ -365,7 +384,7 @@ def cmd_trace(args) -> int:
                                                    f"({live.log})" if live else "nothing for this flow"))
             print("live: agrees with the static trace" if res.agrees else "live: DIFFERS from the static trace")
         return 0 if res.agrees else 1
-    t = lab.trace(args.source, dest, port, args.topology)
+    t = lab.trace(args.source, dest, port, args.topology, args.policy)
     if args.json:
         _print_json(_trace_json(t))
     else:
@@ -375,6 +394,7 @@ def cmd_trace(args) -> int:
 
 def cmd_check(args) -> int:
     lab = Lab(args.name)
+    _say_if_down(lab, args.topology)
     traces = lab.check(args.topology)
     if args.json:
         _print_json([_trace_json(t) for t in traces])
@@ -394,7 +414,7 @@ def cmd_who(args) -> int:
         _print_json({"alert": alert, "server": answer.server, "ip": answer.ip, "evidence": answer.evidence,
                      "translation": answer.translation})
     else:
-        print(f"alert: {describe(alert)}")
+        print(f"alert: {describe(alert, _endpoints(lab))}")
         print(f"who:   {answer.server} ({answer.ip})" if answer.named else "who:   no answer")
         print(f"why:   {answer.evidence}")
     return 0 if answer.named else 1
@@ -411,6 +431,7 @@ def cmd_explain(args) -> int:
 
 def cmd_diagram(args) -> int:
     lab = Lab(args.name)
+    _say_if_down(lab, args.topology)
     graph = lab.diagram(args.topology, args.server, args.dest)
     if not args.out:
         print(graph.source, end="")
@@ -441,8 +462,9 @@ def cmd_ui(args) -> int:
 def cmd_engine(args) -> int:
     lab = Lab(args.name)
     if args.action == "stop":
-        lab.stop_firewall_engine(node=args.node)
-        print("firewall engine stopped: nothing crosses the firewall until `nfwlab engine start` (fail closed)")
+        status = lab.stop_firewall_engine(node=args.node)
+        start = f"{nfwlab(lab.name)} engine start" + (f" --node {args.node}" if args.node else "")
+        print(fail_closed_summary(lab.vpc.endpoints, status, [args.node] if args.node else list(status), start))
     else:
         lab.restart_firewall_engine(node=args.node)
         print("firewall engine running")
@@ -564,8 +586,8 @@ def _after_command(sp: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> a
 
 def _common_options(sp: argparse.ArgumentParser, add: Callable[..., argparse.Action]) -> None:
     """The options every command takes before or after its name: `nfwlab --name x up` = `nfwlab up --name x`."""
-    add(sp, "--name", default="default", help="lab name (several labs can run at once; before or after the "
-        "command); default: default")
+    add(sp, "--name", default=os.environ.get("NFWLAB_NAME") or "default", help="lab name (several labs can run "
+        "at once; before or after the command); default: $NFWLAB_NAME, else default")
     add(sp, "--progress", action="store_true", default=False, help="print the phases of long steps (up, down, "
         "repair, build) on stderr also when it is not a terminal (as NFWLAB_PROGRESS=1)")
 
@@ -606,8 +628,9 @@ def parser() -> argparse.ArgumentParser:
                     "0: never; default 64M): x -> x.1 -> ... (docs/logs.md)")
     sp.add_argument("--log-keep", metavar="N", type=int, help="rotated parts each log keeps (default 8)")
     rules = sp.add_mutually_exclusive_group()
-    rules.add_argument("--policy", help="a firewall policy or rule group: AWS describe-firewall-policy / "
-                       "describe-rule-group JSON, or the same keys in YAML (default policies/deny-domains.json)")
+    rules.add_argument("--policy", help="a shipped policy's name (deny-domains, the default) or a firewall policy "
+                       "or rule group file: AWS describe-firewall-policy / describe-rule-group JSON, or the same keys "
+                       "in YAML")
     rules.add_argument("--rules", help="a Suricata rules file to run as-is instead of a policy")
     sp.add_argument("--rule-group", action="append", metavar="FILE",
                     help="a rule group the policy references (repeatable)")
@@ -657,11 +680,16 @@ def parser() -> argparse.ArgumentParser:
                     "group files it references")
     sp.add_argument("--out", "-o", metavar="FILE", help="convert: write the Next Generation policy here "
                     "(default: print it)")
-    sp = add("trace", cmd_trace, "follow a flow through the route tables, both ways, without sending a packet "
+    sp.add_argument("--home-net", metavar="CIDRS", help="apply: the firewall's HOME_NET, comma-separated CIDRs, "
+                    "kept for later applies (default: the running lab's `up --home-net`, else the policy's own)")
+    sp = add("trace", cmd_trace, "follow a flow through the route tables, both ways, and state the policy's "
+             "verdict at the firewall (the rule or default action that decides), without sending a packet "
              "(--live: send one and compare with the firewall's log)")
     sp.add_argument("source", help="a server of the topology")
     sp.add_argument("dest", help="DEST[:PORT]: a domain the internet serves, an address or a server (port 443)")
     topology_option(sp, "trace another topology instead of the running one")
+    sp.add_argument("--policy", metavar="POLICY", help="judge the flow by this policy (a shipped policy's name or a "
+                    "file) instead of the running lab's (the default policy when the lab is down)")
     sp.add_argument("--live", action="store_true", help="also send one real request and confirm")
     sp = add("check", cmd_check, "trace every server to the internet; exit 1 on any warning (asymmetric "
              "routing, firewall not crossed, source in the firewall's subnet, HOME_NET)")
@@ -704,8 +732,8 @@ def parser() -> argparse.ArgumentParser:
              "every verdict from the firewall's own records; exit 0 all passed, 1 a case failed, 2 bad case file, "
              "6 a case could not be decided")
     sp.add_argument("files", nargs="*", metavar="CASES.yaml")
-    sp.add_argument("--policy", metavar="FILE", help="run every case under this policy instead of its own "
-                    "(applied live)")
+    sp.add_argument("--policy", metavar="POLICY", help="run every case under this policy (a shipped policy's name "
+                    "or a file) instead of its own (applied live)")
     case_options(sp)
     sp.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
     sp.add_argument("--verbose", "-v", action="store_true", help="a line for every case, not only failures")

@@ -9,6 +9,7 @@ endpoint on the path says which source address it sees.
 """
 from __future__ import annotations
 
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import graphviz
@@ -30,13 +31,19 @@ def _subnet_label(vpc: Vpc, tables: RouteTables, subnet: str) -> str:
     return "<" + "<BR/>".join(lines) + ">"
 
 
-def draw(vpc: Vpc, tables: RouteTables, t: Trace) -> graphviz.Digraph:
-    """The diagram of `tables` with the path of trace `t` highlighted."""
+def draw(vpc: Vpc, tables: RouteTables, t: Trace, domains: list[str] | tuple[str, ...] | None = None,
+         home_net: list[IPv4Network] | None = None) -> graphviz.Digraph:
+    """The diagram of `tables` with the path of trace `t` highlighted; `domains` the names the internet serves
+    (the running lab's), `home_net` the firewall's HOME_NET (shown on the firewall endpoints)."""
+    served = tuple(domains) if domains else vpc.internet.domains
+    home = f"\\nHOME_NET {','.join(map(str, home_net))}" if home_net else ""
     seen = {s.endpoint: s for s in t.request.seen}
     g = graphviz.Digraph("nfwlab", graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "12", "labelloc": "t", "compound": "true",
         "label": f"{tables.name}: {t.source} → {t.dest}; the firewall sees "
-                 f"{t.firewall_sees if t.firewall_sees else 'nothing'}"},
+                 f"{t.firewall_sees if t.firewall_sees else 'nothing'}"
+                 + ("; outside HOME_NET: its domain lists do not apply" if any("outside HOME_NET" in w
+                                                                                for w in t.warnings) else "")},
         node_attr={"fontname": "Helvetica", "fontsize": "11", "shape": "box", "style": "rounded,filled",
                    "fillcolor": "white"},
         edge_attr={"fontname": "Helvetica", "fontsize": "9"})
@@ -57,7 +64,8 @@ def draw(vpc: Vpc, tables: RouteTables, t: Trace) -> graphviz.Digraph:
                         members += [(n.name, f"NAT gateway {n.name}\\n{n.private_ip} (EIP {n.elastic_ip})", "nat")
                                     for n in vpc.nat_gateways if n.subnet == s.name]
                         members += [(e.name, f"firewall endpoint {e.name}\\n{e.id}\\n{e.ip}"
-                                     + (f"\\nsees source {seen[e.name].src}" if e.name in seen else ""), "fw")
+                                     + (f"\\nsees source {seen[e.name].src}" if e.name in seen else "") + home,
+                                     "fw")
                                     for e in vpc.endpoints if e.subnet == s.name]
                         if not members:
                             c.node(f"empty_{s.name}", "", shape="point", style="invis")
@@ -67,7 +75,8 @@ def draw(vpc: Vpc, tables: RouteTables, t: Trace) -> graphviz.Digraph:
                                    color=REQUEST if name in on_path else "black")
     g.node(vpc.internet_gateway.name, f"internet gateway\\n{vpc.internet_gateway.id}", shape="box")
     g.node("internet", f"internet {vpc.internet.cidr}\\nweb server {vpc.internet.web_server}\\n"
-           + ", ".join(vpc.internet.domains[:4]), shape="box", style="rounded,dashed")
+           + ", ".join(served[:4]) + (f" (+{len(served) - 4})" if len(served) > 4 else ""), shape="box",
+           style="rounded,dashed")
     for i, (a, b, why) in enumerate(t.request.steps, 1):
         g.edge(a, b, label=f"{i}. {why}", color=REQUEST, fontcolor=REQUEST, penwidth="2.5")
     for a, b, why in t.response.steps:
@@ -76,10 +85,14 @@ def draw(vpc: Vpc, tables: RouteTables, t: Trace) -> graphviz.Digraph:
 
 
 def diagram(vpc: Vpc, tables: RouteTables, server: str | None = None, dest: str | None = None,
-            port: int = 443) -> graphviz.Digraph:
-    """The diagram of a server's request (default: the first server to the first name the internet serves)."""
-    t = trace(vpc, tables, server or vpc.servers[0].name, dest or vpc.internet.domains[0], port)
-    return draw(vpc, tables, t)
+            port: int = 443, domains: list[str] | tuple[str, ...] | None = None,
+            home_net: list[IPv4Network] | None = None) -> graphviz.Digraph:
+    """The diagram of a server's request (default: the first server to the first name the internet serves:
+    `domains`, the running lab's, else the topology's), with HOME_NET's warning if the firewall sees a source
+    outside it."""
+    served = list(domains) if domains else list(vpc.internet.domains)
+    t = trace(vpc, tables, server or vpc.servers[0].name, dest or served[0], port, home_net, served)
+    return draw(vpc, tables, t, served, home_net)
 
 
 def write(graph: graphviz.Digraph, out: Path) -> Path:

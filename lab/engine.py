@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -55,7 +55,7 @@ CONNTRACK = {"net.netfilter.nf_conntrack_acct": "1", "net.netfilter.nf_conntrack
              "net.netfilter.nf_conntrack_tcp_timeout_established": "350",
              "net.netfilter.nf_conntrack_tcp_timeout_time_wait": "2",
              "net.netfilter.nf_conntrack_tcp_timeout_close": "2"}
-DOWN = "down (fail closed: nothing crosses the firewall)"
+DOWN = "down (fail closed: nothing crosses this endpoint)"
 LOG_HINT = "see the firewall's own log: `nfwlab exec ENDPOINT -- cat /var/log/suricata/suricata.log`"
 
 
@@ -76,6 +76,29 @@ class FirewallEngine(Protocol):
     def apply_stateless(self, name: str, container: Container) -> None: ...
     def counters(self, name: str, container: Container) -> tuple[str, dict[str, Any]]: ...
     def gate(self, name: str, container: Container, engine_running: bool) -> None: ...
+
+
+def fail_closed_summary(endpoints: Sequence[FirewallEndpoint], status: Mapping[str, str], stopped: Sequence[str],
+                        start: str) -> str:
+    """What `engine stop` left: the endpoints (and their AZs) that now fail closed, and those that still pass
+    traffic (a multi-AZ firewall keeps working in the other AZs). `status`: Engines.status() after the stop;
+    `start`: the command that starts them again."""
+    zones = {e.name: e.availability_zone for e in endpoints}
+
+    def where(names: Sequence[str]) -> str:
+        return ", ".join(f"{n} ({zones.get(n, '?')})" for n in names)
+    running = [e.name for e in endpoints if status.get(e.name) == "running"]
+    closed = [e.name for e in endpoints if e.name not in running]
+    if not running:
+        return (f"firewall engine stopped in {where(stopped)}: nothing crosses the firewall in any AZ until "
+                f"`{start}` (fail closed)")
+    out = (f"firewall engine stopped in {where(stopped)}: traffic routed through "
+           f"{'it' if len(stopped) == 1 else 'them'} fails closed until `{start}`")
+    earlier = [n for n in closed if n not in stopped]
+    if earlier:
+        out += f"; {where(earlier)} down already (fail closed too)"
+    verbs = "inspects and passes" if len(running) == 1 else "inspect and pass"
+    return out + f"; {where(running)} still {verbs} traffic"
 
 
 class Suricata:

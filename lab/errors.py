@@ -13,7 +13,8 @@ def nfwlab(lab: str) -> str:
 
 
 class LabError(Exception):
-    """An error the user can act on. `hint` says what to do about it."""
+    """An error the user can act on. `hint` says what to do about it. Raised as itself (exit 1): the command
+    found no match, such as a FLOW_ID that no alert or record of the lab's logs has."""
 
     exit_code = 1
 

@@ -25,6 +25,8 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields as dataclass_fields
+from dataclasses import is_dataclass, replace
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -38,7 +40,7 @@ from .deploy import Deployment
 from .diagram import diagram as draw_diagram
 from .enforce import Enforcer
 from .engine import Engines, Suricata, engine_for
-from .errors import ConfigError, NodeError, StateError, WaitTimeout
+from .errors import ConfigError, LabError, NodeError, StateError, WaitTimeout
 from .explain import Explanation
 from .explain import explain as explain_flow
 from .livetrace import trace_live as live_trace
@@ -50,18 +52,19 @@ from .nextgen import AnyPolicy, load_any_policy, render_any
 from .nodes import ROUTER, Role, roles, services
 from .policy import Rendered, rules_file_policy
 from .progress import say
+from .regress import PortLedger
 from .results import DownReport, FetchResult, LiveTrace, PolicyApplied, Status
 from .routing import diff_route_tables, format_route_tables, kernel_routes, route_table_json
+from .shipped import HOME, TOPOLOGIES_DIR, policy_names, policy_path, topology_names
 from .state import ARCHIVE, LabState, state_root
-from .trace import Trace
+from .trace import Trace, judge
 from .trace import trace as trace_flow
+from .verdict import PolicyRules, rendered_rules, running_rules
 from .wait import Wait
 from .who import Answer
 from .who import who as who_did_it
 from .wiring import Wiring
 
-HOME = Path(os.environ.get("NFWLAB_HOME", Path(__file__).resolve().parent.parent))
-TOPOLOGIES_DIR = HOME / "topologies"
 COMPOSE_DIR = HOME / "compose"
 DEFAULT_POLICY = HOME / "policies" / "deny-domains.json"
 DEFAULT_TOPOLOGY = "nat-first"  # a topology in topologies/
@@ -69,8 +72,8 @@ DEFAULT_DESIGN = DEFAULT_TOPOLOGY  # the name before "topology"
 IMAGE_TAG = "1"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 
-__all__ = ["DEFAULT_POLICY", "DEFAULT_TOPOLOGY", "FetchResult", "Lab", "build_images", "state_root",
-           "topology_names", "topology_path"]
+__all__ = ["DEFAULT_POLICY", "DEFAULT_TOPOLOGY", "FetchResult", "Lab", "build_images", "policy_names", "policy_path",
+           "state_root", "topology_names", "topology_path"]
 
 
 def _home_net(value: str) -> list[str]:
@@ -91,12 +94,40 @@ def _curl(url: str, timeout: float, local_port: int | None, *options: str) -> li
     return ["curl", *port, "-sS", "-k", "-o", "/dev/null", *options, "--max-time", f"{timeout:g}", url]
 
 
-def topology_names() -> list[str]:
-    """The topologies shipped in topologies/ (each a VPC with its route tables)."""
-    return sorted(p.stem for p in TOPOLOGIES_DIR.glob("*.yaml"))
-
-
 design_names = topology_names  # the name before "topology"
+
+
+def _names(items: list[str], most: int = 6) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _changed(a: Any, b: Any) -> list[str]:
+    """The fields in which two records of one dataclass differ."""
+    return [k.name for k in dataclass_fields(a) if getattr(a, k.name) != getattr(b, k.name)]
+
+
+def vpc_differences(running: Vpc, other: Vpc, name: str = "the other") -> list[str]:
+    """What differs between the running lab's VPC and another topology's, field by field: a live switch needs
+    them equal, and a refusal that names the fields tells what to change (or that `down` + `up` is the way)."""
+    out = []
+    for f in dataclass_fields(Vpc):
+        mine, theirs = getattr(running, f.name), getattr(other, f.name)
+        if not f.compare or mine == theirs:
+            continue
+        if isinstance(mine, tuple):  # subnets, servers, NAT gateways, endpoints: by name
+            have, want = {x.name: x for x in mine}, {x.name: x for x in theirs}
+            changed = [f"{n} ({', '.join(_changed(have[n], want[n]))})" for n in have
+                       if n in want and have[n] != want[n]]
+            parts = [f"{_names(names)} {what}" for names, what in (
+                ([n for n in want if n not in have], f"in {name}, not in the running lab"),
+                ([n for n in have if n not in want], "only in the running lab"), (changed, "changed")) if names]
+            out.append(f"{f.name}: {'; '.join(parts) or 'the same, in another order'}")
+        elif is_dataclass(mine):  # the internet gateway, the internet
+            out += [f"{f.name}.{k}: {getattr(mine, k)} running, {getattr(theirs, k)} in {name}"
+                    for k in _changed(mine, theirs)]
+        else:
+            out.append(f"{f.name}: {mine} running, {theirs} in {name}")
+    return out
 
 
 def topology_path(name_or_path: str | Path) -> Path:
@@ -200,8 +231,10 @@ class Lab:
 
     @property
     def domains(self) -> list[str]:
-        """The names the lab's internet serves: given, or the topology's."""
-        return self.domains_given or list(self.vpc.internet.domains)
+        """The names the lab's internet serves: given, else the running lab's (`up --domains`), else the
+        topology's."""
+        running = self.state.read().domains if self.topology_name else ()
+        return self.domains_given or list(running) or list(self.vpc.internet.domains)
 
     def roles(self) -> list[Role]:
         return roles(self.vpc, self.kernel, self.engine_kind, self.docker)
@@ -255,7 +288,8 @@ class Lab:
         """The lab's own policy (the one `up` starts with), read on first use."""
         if self._policy is None:
             path, groups, is_rules = self._policy_source
-            self._policy = self._with_home_net(rules_file_policy(path) if is_rules else load_any_policy(path, groups))
+            self._policy = self._with_home_net(rules_file_policy(path) if is_rules
+                                               else load_any_policy(policy_path(path), groups))
         return self._policy
 
     def _with_home_net(self, policy: AnyPolicy) -> AnyPolicy:
@@ -298,6 +332,8 @@ class Lab:
         chosen, rendered = self.topology, self.render()
         self.deployment.deploy(chosen, self.roles(), self.engines, rendered, self.domains, firewall_timeout)
         self.state.write(topology=chosen.name, topology_file=chosen.source, phase="up", home_net=rendered.home_net,
+                         home_net_override=",".join(self.home_net_override) if self.home_net_override else None,
+                         home_net_from="up --home-net" if self.home_net_override else None,
                          domains=self.domains, policy=self.policy.summary(), flow_bypass=self.flow_bypass,
                          log_max_size=self.log_limits.max_size, log_keep=self.log_limits.keep)
         return time.monotonic() - started
@@ -368,12 +404,10 @@ class Lab:
 
     def _compatible(self, other: Topology) -> Topology:
         if other.vpc != self.vpc:
-            mine, theirs = self.vpc, other.vpc
-            differs = next((f for f in ("id", "cidr", "region", "subnets", "servers", "nat_gateways", "endpoints",
-                                        "internet_gateway", "internet") if getattr(mine, f) != getattr(theirs, f)),
-                           "the VPC")
-            raise ConfigError(f"{other.source}: its {differs} differ from the running lab's "
-                              f"({mine.source}); only route tables can change on a running lab",
+            differs = "; ".join(vpc_differences(self.vpc, other.vpc, other.name))
+            raise ConfigError(f"{other.source}: its VPC differs from the running lab's ("
+                              f"{self.topology_name or self.vpc.source}), "
+                              f"and only route tables can change on a running lab. What differs: {differs}",
                               f"take the lab down and up with it: `nfwlab --name {self.name} down; "
                               f"nfwlab --name {self.name} up --topology {other.source}`")
         return other
@@ -390,17 +424,37 @@ class Lab:
         self.state.write(topology=chosen.name, topology_file=chosen.source)
         return took
 
+    def _routes_of(self, topology: str | Path | None) -> Topology:
+        """The topology whose route tables are shown: `topology` (on a running lab it must have the lab's VPC;
+        on a lab that is down any topology), else the lab's own."""
+        if topology is None:
+            return self.topology
+        chosen = self.resolve_topology(topology)
+        return self._compatible(chosen) if self.topology_name else chosen
+
     def route_tables(self, topology: str | Path | None = None) -> str:
         """The route tables as the VPC console shows them (the running topology's, or `topology`'s)."""
-        return format_route_tables(self.vpc, self._route_tables_or_running(topology))
+        chosen = self._routes_of(topology)
+        return format_route_tables(chosen.vpc, chosen.route_tables)
 
     def route_tables_json(self, topology: str | Path | None = None) -> dict[str, Any]:
         """The route tables as `aws ec2 describe-route-tables` prints them."""
-        return route_table_json(self.vpc, self._route_tables_or_running(topology))
+        chosen = self._routes_of(topology)
+        return route_table_json(chosen.vpc, chosen.route_tables)
 
     def route_table_diff(self, other: str | Path, topology: str | Path | None = None) -> str:
-        """What changes in the route tables from `topology` (default: the running one) to `other`."""
-        return diff_route_tables(self.vpc, self._route_tables_or_running(topology), self.load_route_tables(other))
+        """What changes in the route tables from `topology` (default: the running one, or the default topology
+        when the lab is down) to `other`; both must have one VPC."""
+        base = self._routes_of(topology)
+        target = self.resolve_topology(other)
+        if self.topology_name and topology is None:
+            target = self._compatible(target)
+        elif target.vpc != base.vpc:
+            raise ConfigError(f"{target.source}: its VPC differs from {base.name}'s ({base.source}); a route table "
+                              f"diff compares topologies of one VPC. What differs: "
+                              f"{'; '.join(vpc_differences(base.vpc, target.vpc))}",
+                              f"diff it against a topology of its VPC: `nfwlab routes --topology T --diff {other}`")
+        return diff_route_tables(base.vpc, base.route_tables, target.route_tables)
 
     # -------------------------------------------------------------- policy
     def _enforcer(self) -> Enforcer:
@@ -424,16 +478,30 @@ class Lab:
         return self._enforcer().check(policy)
 
     def apply_policy(self, policy: AnyPolicy | str | Path, rule_group_files: Sequence[str | Path] = (),
-                     timeout: float = 60.0) -> PolicyApplied:
+                     timeout: float = 60.0, home_net: str | None = None) -> PolicyApplied:
         """Validates a policy and makes the running firewall enforce it, without restarting any container.
 
         Rules and variables are reloaded in the running engine; engine options (stream exception policy,
-        TCP idle timeout) restart the engine inside its node. On any error the previous policy keeps running."""
+        TCP idle timeout) restart the engine inside its node. On any error the previous policy keeps running.
+        HOME_NET: `home_net` if given (it is then kept for later applies), else the one this Lab was given, else
+        the running lab's `up --home-net`, else the policy's own; a kept override is named in the notes."""
         if isinstance(policy, (str, Path)):
             policy = load_any_policy(policy, list(rule_group_files))
         self._require_up()
         self._same_kind(policy)
-        return self._enforcer().apply(self._with_home_net(policy), timeout)
+        saved = self.state.read()
+        kept = saved.home_net_override
+        blocks = _home_net(home_net) if home_net else self.home_net_override or (kept.split(",") if kept else None)
+        applied = self._enforcer().apply(policy.with_home_net(blocks) if blocks else policy, timeout)
+        if home_net:
+            self.state.write(home_net_override=",".join(blocks or ()), home_net_from="policy apply --home-net")
+            return replace(applied, notes=(*applied.notes, f"HOME_NET {applied.home_net} (from policy apply "
+                                           "--home-net): kept for later policy applies"))
+        if blocks:
+            origin = "given to this Lab" if self.home_net_override else f"from {saved.home_net_from or 'up --home-net'}"
+            return replace(applied, notes=(*applied.notes, f"HOME_NET {applied.home_net} ({origin}), not the "
+                                           "policy's own: `policy apply --home-net CIDRS` sets another"))
+        return applied
 
     def running_policy(self) -> dict[str, Any]:
         """The policy the running firewall enforces: its summary and its Suricata rules."""
@@ -447,10 +515,12 @@ class Lab:
                 "firewall_rules": read("firewall.rules"), "stateless_rules": read("stateless.rules")}
 
     # ------------------------------------------------------- firewall engine
-    def stop_firewall_engine(self, node: str | None = None) -> None:
-        """Kills the engine (the node stays up) in one endpoint or all: it then fails closed, as AWS's."""
+    def stop_firewall_engine(self, node: str | None = None) -> dict[str, str]:
+        """Kills the engine (the node stays up) in one endpoint or all: it then fails closed, as AWS's. Returns
+        every endpoint's engine state afterwards (the other AZs' endpoints may still pass traffic)."""
         self._require_up()
         self.engines.stop(node)
+        return self.engines.status()
 
     def restart_firewall_engine(self, timeout: float = 30.0, node: str | None = None) -> None:
         """Starts the engine again in one endpoint or all, and waits until it inspects traffic."""
@@ -580,12 +650,14 @@ class Lab:
 
         Waits up to `wait` seconds for the NAT gateway's translation to reach its log."""
         if alert is None or isinstance(alert, int):
+            self._require_up()  # a lab that is down has no logs (`down` archives them)
             alerts = self.alerts(aws=True)
             if isinstance(alert, int):
                 alerts = [a for a in alerts if a["event"].get("flow_id") == alert]
             if not alerts:
-                raise StateError("no such alert in the ALERT log" if isinstance(alert, int) else
-                                 "the ALERT log has no alert yet", "see `nfwlab alerts`")
+                raise LabError(f"flow {alert} has no alert in the ALERT log" if isinstance(alert, int) else
+                               "the ALERT log has no alert yet", "see `nfwlab alerts`: each line gives its "
+                               "flow_id")
             alert = alerts[-1]
         record = alert
         answers: list[Answer] = []
@@ -607,7 +679,7 @@ class Lab:
         if flow_id is None:
             latest = logged or [{"event": r} for r in records if r.get("event_type") == "alert"]
             if not latest:
-                raise StateError("the firewall has logged no alert yet",
+                raise LabError("the firewall has logged no alert yet",
                                  f"give a FLOW_ID (see `nfwlab --name {self.name} flows`)")
             flow_id = int(latest[-1]["event"]["flow_id"])
         saved = self.state.read().policy
@@ -625,7 +697,7 @@ class Lab:
                                 saved.get("firewall_default_action", "DROP"),
                                 fw_rules.read_text() if fw_rules.exists() else "", flat, endpoint)
         except LookupError:
-            raise StateError(f"no record of flow {flow_id} in the firewall's logs",
+            raise LabError(f"no record of flow {flow_id} in the firewall's logs",
                              f"see `nfwlab --name {self.name} alerts` or `flows` for flow ids") from None
 
     # --------------------------------------------------------------- trace
@@ -633,19 +705,54 @@ class Lab:
         blocks = self.state.read().home_net or self.render().home_net
         return [IPv4Network(b) for b in blocks.split(",")]
 
-    def trace(self, source: str, dest: str, port: int = 443, topology: str | Path | None = None) -> Trace:
-        """The path of a flow from the route tables alone (no packet sent): the running topology's,
-        or `topology`'s (any topology file)."""
-        return self._trace(self._topology_or_running(topology), source, dest, port, self._home_net_blocks())
+    def _domains_for(self, chosen: Topology) -> list[str]:
+        """The names the internet serves in `chosen`: given, else the running lab's (`up --domains`), else its."""
+        running = self.state.read().domains if self.topology_name else ()
+        return self.domains_given or list(running) or list(chosen.vpc.internet.domains)
+
+    def policy_rules(self, policy: str | Path | None = None, topology: Topology | None = None) -> PolicyRules:
+        """The rules `trace` judges a flow by, and where they come from: `policy` (a shipped policy's name or a
+        file, with the running lab's `up --home-net`), else the running lab's (the files its firewall reads),
+        else this Lab's policy (the default one unless given) while the lab is down."""
+        cidr = str((topology or self.topology).vpc.cidr)
+        if policy is None and self.topology_name:
+            return running_rules(self.state.rules_dir, self.state.read().policy, f"the running lab {self.name}'s")
+        kept = self.state.read().home_net_override if self.topology_name else None
+        blocks = self.home_net_override or (kept.split(",") if kept else None)
+        if policy is not None:
+            chosen = load_any_policy(policy_path(policy))
+            chosen = chosen.with_home_net(blocks) if blocks else chosen
+            origin = f"--policy {policy}"
+        else:
+            chosen = self.policy
+            default = self._policy_source[0] == DEFAULT_POLICY and not self._policy_source[2]
+            origin = (f"{'the default policy ' if default else ''}{Path(self._policy_source[0]).name}: lab "
+                      f"{self.name} is down")
+        return rendered_rules(chosen, render_any(chosen, cidr), origin)
+
+    def trace(self, source: str, dest: str, port: int = 443, topology: str | Path | None = None,
+              policy: str | Path | None = None) -> Trace:
+        """The path of a flow from the route tables (no packet sent): the running topology's, or `topology`'s
+        (any topology file), with the policy's verdict at the firewall (`policy_rules` says which policy)."""
+        chosen = self._topology_or_running(topology)
+        rules = self.policy_rules(policy, chosen)
+        try:
+            home_net = [IPv4Network(b) for b in rules.home_net.split(",")]
+        except ValueError:
+            home_net = self._home_net_blocks()
+        return judge(self._trace(chosen, source, dest, port, home_net, self._domains_for(chosen)), rules, self.name)
 
     @staticmethod
-    def _trace(chosen: Topology, source: str, dest: str, port: int, home_net: list[IPv4Network]) -> Trace:
+    def _trace(chosen: Topology, source: str, dest: str, port: int, home_net: list[IPv4Network],
+               domains: list[str] | None = None) -> Trace:
         try:
-            return trace_flow(chosen.vpc, chosen.route_tables, source, dest, port, home_net)
+            return trace_flow(chosen.vpc, chosen.route_tables, source, dest, port, home_net, domains)
         except ValueError as e:
+            vpc = chosen.vpc  # the example names a server and a domain of the topology traced
+            server = vpc.servers[0].name if vpc.servers else "SERVER"
+            domain = next(iter(domains or vpc.internet.domains), str(vpc.internet.web_server))
             raise ConfigError(str(e), "`nfwlab trace SERVER DESTINATION[:PORT]`, e.g. "
-                              "`nfwlab trace server-a blocked.example:443`") \
-                from None
+                              f"`nfwlab trace {server} {domain}:443`") from None
 
     def check(self, topology: str | Path | None = None, port: int = 443) -> list[Trace]:
         """A trace from every server to the internet's web server; look at each one's `warnings`."""
@@ -653,19 +760,27 @@ class Lab:
         web = str(chosen.vpc.internet.web_server)
         return [self._trace(chosen, s.name, web, port, home_net) for s in chosen.vpc.servers]
 
-    def trace_live(self, source: str, dest: str, port: int = 443, timeout: float = 15.0) -> LiveTrace:
+    def trace_live(self, source: str, dest: str, port: int = 443, timeout: float = 15.0,
+                   local_port: int | None = None) -> LiveTrace:
         """Sends one real request and compares what the firewall logged with the static trace: the first
-        ALERT or FLOW log record of the flow, or a stream anomaly an endpoint logged (asymmetric routing)."""
+        ALERT or FLOW log record of the flow, or a stream anomaly an endpoint logged (asymmetric routing).
+        The request's source port (`local_port`, else one no request of the last minutes used, as the case
+        runner's) tells its records from any other request's."""
         static = self.trace(source, dest, port)
         self._require_up()
-        return live_trace(static, self.vpc, self.logs, lambda node, url: self.fetch(node, url, timeout=3), timeout)
+        if local_port is None:
+            (local_port,) = PortLedger(self.state_dir / "probe-ports.json").take(1)
+        return live_trace(static, self.vpc, self.logs,
+                          lambda node, url, sport: self.fetch(node, url, timeout=3, local_port=sport), local_port,
+                          timeout)
 
     def diagram(self, topology: str | Path | None = None, server: str | None = None, dest: str | None = None,
                 port: int = 443) -> Any:
         """A Graphviz diagram of the topology (running, or `topology`) with a server's request path highlighted."""
         chosen = self._topology_or_running(topology)
         try:
-            return draw_diagram(chosen.vpc, chosen.route_tables, server, dest, port)
+            return draw_diagram(chosen.vpc, chosen.route_tables, server, dest, port, self._domains_for(chosen),
+                                self._home_net_blocks())
         except ValueError as e:
             raise ConfigError(str(e), "name a server of the topology and a destination it can reach") from None
 

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .nextgen import DEFAULT_POLICY_SIDS
 from .wait import Wait
 
 Record = dict[str, Any]
@@ -135,21 +136,64 @@ def matches(record: Record, criteria: dict[str, Any]) -> bool:
     return True
 
 
-def describe(record: Record) -> str:
-    """One line for people: time, verdict, 5-tuple, name and signature (EVE or AWS envelope)."""
-    if "event" in record and "event_type" not in record:
-        record = record["event"]
-    if record.get("event_type") == "netflow":
-        n = record.get("netflow", {})
-        return (f"{record.get('timestamp', '?')} flow  {record.get('src_ip')}:{record.get('src_port')} -> "
-                f"{record.get('dest_ip')}:{record.get('dest_port')} {record.get('proto', '-')} "
-                f"{record.get('app_proto', '-')} pkts={n.get('pkts')} bytes={n.get('bytes')} age={n.get('age')}s")
-    a = record.get("alert", {})
-    name = (record.get("tls") or {}).get("sni") or (record.get("http") or {}).get("hostname") or "-"
-    verdict = (record.get("verdict") or {}).get("action", a.get("action", "-"))
-    return (f"{record.get('timestamp', '?')} {verdict:<5} {record.get('src_ip')}:{record.get('src_port')} -> "
-            f"{record.get('dest_ip')}:{record.get('dest_port')} {record.get('app_proto', '-')} {name} "
-            f"[{a.get('signature_id', '-')}] {a.get('signature', record.get('event_type'))}")
+# The strict-order default actions' alerts ("aws:alert_established action") and a Next Generation policy's
+# ("FirewallDefaultAction DROP"): their sids (1 to 4, or one per hook) read like any rule group's.
+DEFAULT_ACTION_SIGNATURE = re.compile(r"^(aws:(drop|alert)_(strict|established) action$|FirewallDefaultAction )")
+_NAMED = {"tls": "SNI", "http": "Host"}  # the application protocols whose alerts can name the server
+
+
+def is_default_action(alert: Record) -> bool:
+    """Whether an EVE `alert` object is a default action's, not a rule group's: by its signature, or by the sids
+    of Suricata 8's built-in default policies (firewall mode)."""
+    signature = alert.get("signature") or ""
+    return bool(DEFAULT_ACTION_SIGNATURE.match(signature)) or (
+        alert.get("gid", 1) == 1 and alert.get("signature_id") in DEFAULT_POLICY_SIDS)
+
+
+def _server_name(event: Record) -> str:
+    """The name the client asked for (TLS SNI, HTTP Host). Suricata adds the application layer's fields to an
+    alert only when the alert belongs to a transaction (its record has tx_id): an IP rule's alert, such as the
+    strict-order default actions' (`drop ip any any -> any any`), has the flow's app_proto and no name, which
+    the line then says instead of a bare '-'."""
+    name = (event.get("tls") or {}).get("sni") or (event.get("http") or {}).get("hostname")
+    if name:
+        return str(name)
+    what = _NAMED.get(event.get("app_proto") or "")
+    return f"(no {what} logged)" if what else "-"
+
+
+def _origin(record: Record, event: Record, endpoints: Mapping[str, str] | None) -> str:
+    """"; flow_id N; endpoint fw-a (ap-northeast-1a)": what `nfwlab who`/`explain` take, and where it was seen
+    (the AWS envelope's AZ, and the endpoint of that AZ when `endpoints` maps AZs to endpoint names)."""
+    out = f"; flow_id {event['flow_id']}" if event.get("flow_id") is not None else ""
+    zone = record.get("availability_zone") if record is not event else None
+    if zone:
+        name = (endpoints or {}).get(zone) or record.get("firewall_name") or "?"
+        out += f"; endpoint {name} ({zone})"
+    return out
+
+
+def describe(record: Record, endpoints: Mapping[str, str] | None = None) -> str:
+    """One line for people (EVE or AWS envelope): time, verdict, 5-tuple, name, [gid:sid] and signature, then the
+    flow_id and the endpoint and AZ that logged it. `endpoints`: the endpoint's name for each AZ (a topology
+    has one endpoint per AZ; the envelope names the AZ only)."""
+    event = record["event"] if "event" in record and "event_type" not in record else record
+    where = _origin(record, event, endpoints)
+    if event.get("event_type") == "netflow":
+        n = event.get("netflow", {})
+        return (f"{event.get('timestamp', '?')} flow  {event.get('src_ip')}:{event.get('src_port')} -> "
+                f"{event.get('dest_ip')}:{event.get('dest_port')} {event.get('proto', '-')} "
+                f"{event.get('app_proto', '-')} pkts={n.get('pkts')} bytes={n.get('bytes')} age={n.get('age')}s"
+                + where)
+    a = event.get("alert", {})
+    verdict = (event.get("verdict") or {}).get("action", a.get("action", "-"))
+    signature = a.get("signature", event.get("event_type"))
+    if a and is_default_action(a):
+        signature = f"{signature} (default action)"
+    rule = f"[{a.get('gid', 1)}:{a['signature_id']}]" if "signature_id" in a else "[-]"
+    return (f"{event.get('timestamp', '?')} {verdict:<5} {event.get('src_ip')}:{event.get('src_port')} -> "
+            f"{event.get('dest_ip')}:{event.get('dest_port')} {event.get('app_proto', '-')} {_server_name(event)} "
+            f"{rule} {signature}{where}")
 
 
 Offsets = tuple[int, ...]  # a position in each file of a log

@@ -47,6 +47,8 @@ class Saved:
     topology_file: str | None = None
     phase: str = "down"  # starting | up
     home_net: str | None = None
+    home_net_override: str | None = None  # `up --home-net` (or `policy apply --home-net`): kept across applies
+    home_net_from: str | None = None  # which of the two set it: "up --home-net", "policy apply --home-net"
     domains: tuple[str, ...] = ()
     policy: dict[str, Any] = field(default_factory=dict)
     flow_bypass: bool = True  # decided flows forwarded by the endpoint's kernel (lab/engine.py)

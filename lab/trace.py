@@ -8,7 +8,9 @@ internet gateway. It reports the address each firewall endpoint sees, and
 warns about what breaks inspection on AWS: a return path that skips the
 firewall (asymmetric routing), a flow that never crosses it, a source in the
 endpoint's own subnet, and a HOME_NET that does not cover the source the
-firewall sees.
+firewall sees. With a policy (lab/verdict.py), it also states the policy's
+verdict at the firewall hop: the rule that decides, or the default action, or
+that the packet is needed to tell; without one it traces routes only.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from .model import RouteTables, Vpc
 from .routing import EDGE_TABLE, _table_routes, association_tables
+from .verdict import PolicyRules, Verdict, decide, name_of
 
 MAX_HOPS = 32
 
@@ -64,18 +67,42 @@ class Trace:
     request: Leg
     response: Leg
     warnings: list[str] = field(default_factory=list)
+    verdict: Verdict | None = None  # the policy's, at the firewall hop (None: routes only)
+    routes_only: str = "no policy was judged"  # why there is no verdict
 
     @property
     def firewall_sees(self) -> IPv4Address | None:
         """The source address the firewall sees for the request (None if it is never crossed)."""
         return self.request.seen[0].src if self.request.seen else None
 
+    @property
+    def blocked(self) -> bool:
+        """Whether the policy drops or rejects the request (the routes alone would deliver it)."""
+        return self.verdict is not None and self.verdict.action in ("drop", "reject")
+
+    def _end(self) -> str:
+        if not self.request.reached:
+            return "dropped: " + self.request.problem
+        if self.verdict is None:
+            return f"arrives (routes only: {self.routes_only})"
+        if self.verdict.action is None:
+            return "arrives by the routes; the policy's verdict needs the packet (see above)"
+        if self.blocked:
+            verb = "drops" if self.verdict.action == "drop" else "rejects"
+            return f"the firewall {verb} it ({self.verdict.by}); by the routes alone it would arrive"
+        return f"arrives: the routes deliver it and the firewall passes it ({self.verdict.by})"
+
     def describe(self) -> str:
         lines = [f"trace {self.source} ({self.source_ip}) -> {self.dest} ({self.dest_ip}:{self.port})", "request:"]
-        lines += [f"  {h}" for h in self.request.hops]
-        lines.append(f"  => {'arrives' if self.request.reached else 'dropped: ' + self.request.problem}")
+        judged = False
+        for h in self.request.hops:
+            lines.append(f"  {h}")
+            if self.verdict is not None and not judged and h.where.startswith("firewall endpoint"):
+                lines += [f"    {v}" for v in self.verdict.lines()]
+                judged = True
+        lines.append(f"  => {self._end()}")
         if self.request.reached:
-            lines.append("response:")
+            lines.append("response (by the routes, were the request let through):" if self.blocked else "response:")
             lines += [f"  {h}" for h in self.response.hops]
             lines.append(f"  => {'arrives' if self.response.reached else 'dropped: ' + self.response.problem}")
         for s in self.request.seen + self.response.seen:
@@ -214,28 +241,31 @@ class _Walker:
         return path, src, dst
 
 
-def resolve(vpc: Vpc, what: str) -> tuple[str, IPv4Address]:
-    """A trace end: a node name, an address, or a name the lab's internet serves."""
+def resolve(vpc: Vpc, what: str, domains: list[str] | tuple[str, ...] | None = None) -> tuple[str, IPv4Address]:
+    """A trace end: a node name, an address, or a name the lab's internet serves (`domains`: the running lab's,
+    `up --domains`; default the topology's)."""
+    served = tuple(domains) if domains else vpc.internet.domains
     for s in vpc.servers:
         if what in (s.name, str(s.ip)):
             return s.name, s.ip
-    if what in vpc.internet.domains:
+    if what in served:
         return what, vpc.internet.web_server
     try:
         ip = IPv4Address(what)
     except ValueError:
         raise ValueError(f"{what!r} is neither a server of the topology, an address, nor a name its internet "
-                         f"serves ({', '.join(vpc.internet.domains)})") from None
+                         f"serves ({', '.join(served)})") from None
     return str(ip), ip
 
 
 def trace(vpc: Vpc, tables: RouteTables, source: str, dest: str, port: int = 443,
-          home_net: list[IPv4Network] | None = None) -> Trace:
-    """The path of a flow from a server to a destination and back, and what the firewall sees."""
-    src_name, src_ip = resolve(vpc, source)
+          home_net: list[IPv4Network] | None = None, domains: list[str] | tuple[str, ...] | None = None) -> Trace:
+    """The path of a flow from a server to a destination and back, and what the firewall sees (routes only:
+    `judge` adds the policy's verdict)."""
+    src_name, src_ip = resolve(vpc, source, domains)
     if src_name not in {s.name for s in vpc.servers}:
         raise ValueError(f"the source must be a server of the topology ({', '.join(s.name for s in vpc.servers)})")
-    dst_name, dst_ip = resolve(vpc, dest)
+    dst_name, dst_ip = resolve(vpc, dest, domains)
     walker = _Walker(vpc, tables)
     conntrack: dict = {}
     request, out_src, out_dst = walker.walk(src_name, src_ip, dst_ip, "request", conntrack)
@@ -251,6 +281,19 @@ def trace(vpc: Vpc, tables: RouteTables, source: str, dest: str, port: int = 443
             response, _, _ = walker.walk(start, out_dst, out_src, "response", conntrack)
     t = Trace(src_name, src_ip, dst_name, dst_ip, port, request, response)
     t.warnings = _warnings(vpc, t, home_net)
+    return t
+
+
+def judge(t: Trace, rules: PolicyRules, lab: str = "default") -> Trace:
+    """`t` with the policy's verdict at the first firewall endpoint the request crosses (`lab`: the lab's name,
+    for the `trace --live` command a verdict that needs the packet names)."""
+    if not t.request.seen:
+        t.verdict, t.routes_only = None, "the firewall does not see the request: no policy applies"
+        return t
+    seen = t.request.seen[0]
+    named = "" if lab == "default" else f"--name {lab} "
+    t.verdict = decide(rules, str(seen.src), str(seen.dst), t.port, name_of(t.dest),
+                       f"nfwlab {named}trace --live {t.source} {t.dest}:{t.port}")
     return t
 
 

@@ -105,7 +105,7 @@ class FakeDocker:
 
     def exec_in(self, container_id: str, argv: list[str], env=None) -> tuple[int, str, str]:
         self.calls.append(("exec", container_id, tuple(argv)))
-        key = argv[3] if argv[0] == "timeout" else argv[0]
+        key = argv[2] if argv[0] == "timeout" else argv[0]  # timeout SECONDS COMMAND ...
         if key == "suricatasc":
             return self.exec_results.get(key, (0, '{"message": "done", "return": "OK"}', ""))
         return self.exec_results.get(key, (0, "", ""))

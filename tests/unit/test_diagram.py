@@ -1,5 +1,6 @@
 """Diagrams: the VPC with a server's path highlighted, rendered by Graphviz's dot; route table diffs."""
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -7,9 +8,11 @@ from lab.diagram import REQUEST, RESPONSE, diagram, write
 from lab.model import load_topology
 from lab.routing import diff_route_tables
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever pytest runs from
+
 
 def topo(name):
-    t = load_topology(f"topologies/{name}.yaml")
+    t = load_topology(ROOT / "topologies" / f"{name}.yaml")
     return t.vpc, t.route_tables
 
 

@@ -14,11 +14,19 @@ import ast
 import re
 import shlex
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
+from fakes import FakeDocker, FakeKernel
 
+from lab import cli, deploy
 from lab.cli import parser
+from lab.errors import ConfigError
+from lab.lab import Lab
+from lab.model import load_topology
+from lab.nodes import services
+from lab.shipped import TOPOLOGIES_DIR, topology_names
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab"
@@ -227,3 +235,79 @@ def test_hints_write_nfwlab_commands_in_backticks():
         if t.is_hint and re.search(r"\bnfwlab\s+(-|[a-z])", bare) or offered.search(bare):
             loose.append(f"{t.where}: {t.text!r}")
     assert not loose, "nfwlab commands outside backticks:\n" + "\n".join(loose)
+
+
+# ------------------------------------------------------------------------------------ node names in hints
+# A hint that names a node must name one of the topology the user runs: scale-50 has app-1 ... app-50 and no
+# server-a, multi-az has fw-a and fw-c and no "firewall".
+TOPOLOGIES = {name: load_topology(TOPOLOGIES_DIR / f"{name}.yaml") for name in topology_names()}
+NODES = {name: set(services(t.vpc)) for name, t in TOPOLOGIES.items()}
+EVERYWHERE = set.intersection(*NODES.values())  # vpc-router, internet-gateway, internet
+NODE_ARGUMENTS = ("node", "source", "server")  # exec/curl NODE, trace SOURCE, --server, --node
+
+
+def hint_nodes(command: str) -> list[str]:
+    """The node names a hint's command gives (exec, curl, trace, --server, --node), less the placeholders (NODE,
+    an f-string's field)."""
+    found = []
+    for form in _alternatives(command):
+        try:
+            args = parser().parse_args([METAVARS.get(w, w) for w in shlex.split(form)[1:]])
+        except SystemExit:
+            continue  # test_every_nfwlab_command_in_a_hint_parses reports it
+        found += [v for v in (getattr(args, a, None) for a in NODE_ARGUMENTS)
+                  if isinstance(v, str) and v != SAMPLE and not v.isupper()]
+    return found
+
+
+def test_the_topologies_differ_in_their_node_names():
+    """What the checks below stand on: the shipped topologies are found, and the default's servers are not
+    every topology's."""
+    assert {"nat-first", "multi-az", "scale-50"} <= set(TOPOLOGIES)
+    assert "server-a" not in EVERYWHERE and "firewall" not in EVERYWHERE and "vpc-router" in EVERYWHERE
+    assert hint_nodes("nfwlab trace server-a blocked.example:443") == ["server-a"]
+    assert hint_nodes(f"nfwlab --name {SAMPLE} curl {SAMPLE} https://blocked.example/") == []
+
+
+@pytest.mark.parametrize("where, command", sorted(set(commands([t for t in TEXTS if t.is_hint], "nfwlab"))))
+def test_a_node_a_hint_names_is_in_every_topology(where, command):
+    """A node an error's hint writes in the code is in every topology, or the hint would name a node the lab may
+    not have: the code takes it from the running topology instead (an f-string field). (`--help`'s examples
+    are the default topology's: they are no hints.)"""
+    fixed = [n for n in hint_nodes(command) if n not in EVERYWHERE]
+    assert not fixed, f"{where}: `{command}` names {fixed}, which not every topology has"
+
+
+def test_hints_name_no_node_of_the_default_topology_in_words():
+    """The default topology's own names (server-a, server-b, nat-gateway) copied into a hint's words."""
+    default_only = {n for n in NODES["nat-first"] - EVERYWHERE if "-" in n}
+    assert default_only >= {"server-a", "server-b", "nat-gateway"}
+    named = [f"{t.where}: {t.text!r}" for t in TEXTS if t.is_hint
+             and default_only & set(re.findall(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+", t.text))]
+    assert not named, "hints that name a node of nat-first only:\n" + "\n".join(named)
+
+
+@pytest.fixture
+def fake_cli(monkeypatch, tmp_path):
+    """main() on labs of fakes (tests/unit/fakes.py) in tmp_path."""
+    monkeypatch.setattr(deploy.os, "geteuid", lambda: 0)
+    monkeypatch.setenv("NFWLAB_STATE_ROOT", str(tmp_path))
+    monkeypatch.setattr(cli, "Lab", partial(Lab, docker=FakeDocker(), kernel=FakeKernel()))
+
+
+@pytest.mark.parametrize("topology", ["nat-first", "multi-az", "scale-50"])
+def test_the_up_hint_names_a_server_of_the_topology_started(topology, fake_cli, capsys):
+    assert cli.main(["--name", "hints", "up", "--topology", topology]) == 0
+    tried = next(line for line in capsys.readouterr().out.splitlines() if "try:" in line)
+    nodes = [n for quoted in BACKTICKED.findall(tried) for n in hint_nodes(quoted)]
+    servers = {s.name for s in TOPOLOGIES[topology].vpc.servers}
+    assert nodes and set(nodes) <= servers, f"{tried!r} names {nodes}, not servers of {topology}"
+
+
+@pytest.mark.parametrize("topology", ["nat-first", "multi-az", "scale-50"])
+def test_the_trace_hint_names_a_server_of_the_topology_traced(topology, tmp_path):
+    with pytest.raises(ConfigError) as e:
+        Lab("hints", state_dir=tmp_path / "hints").trace("no-such-server", "blocked.example", topology=topology)
+    nodes = [n for quoted in BACKTICKED.findall(e.value.hint) for n in hint_nodes(quoted)]
+    servers = {s.name for s in TOPOLOGIES[topology].vpc.servers}
+    assert nodes and set(nodes) <= servers, f"{e.value.hint!r} names {nodes}, not servers of {topology}"

@@ -8,11 +8,13 @@ import yaml
 from lab.model import load_topology, parse_topology
 from lab.trace import trace
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever pytest runs from
+
 NAT, SERVER_A = IPv4Address("10.0.13.92"), IPv4Address("10.0.136.108")
 
 
 def topo(name):
-    t = load_topology(f"topologies/{name}.yaml")
+    t = load_topology(ROOT / "topologies" / f"{name}.yaml")
     return t.vpc, t.route_tables
 
 
@@ -48,7 +50,7 @@ def test_home_net_that_misses_the_source_the_firewall_sees():
 
 
 def changed(name, edit):
-    data = yaml.safe_load(Path(f"topologies/{name}.yaml").read_text())
+    data = yaml.safe_load((ROOT / "topologies" / f"{name}.yaml").read_text())
     edit(data)
     t = parse_topology(data, "t.yaml")
     return t.vpc, t.route_tables

@@ -1,10 +1,13 @@
 """Who: naming the server behind an alert from its addresses and the NAT translation log (no Docker)."""
+from pathlib import Path
+
 import pytest
 
 from lab.model import load_topology
 from lab.who import who
 
-VPC = load_topology("topologies/nat-first.yaml").vpc
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever pytest runs from
+VPC = load_topology(ROOT / "topologies" / "nat-first.yaml").vpc
 NAT = "10.0.13.92"
 
 
