@@ -3,7 +3,7 @@
     def test_alert_names_server(nfwlab):
         nfwlab.switch("firewall-first")
         mark = nfwlab.log_mark()
-        assert not nfwlab.fetch("server-a", "https://blocked.example/").ok
+        assert nfwlab.fetch("server-a", "https://blocked.example/").failure == "timeout"  # dropped: no answer
         alert = nfwlab.wait_for_alert({"tls.sni": "blocked.example"}, since=mark)
         assert alert["src_ip"] == "10.0.136.108"
 
@@ -12,8 +12,11 @@ the end, also when tests fail). Options: --nfwlab-name NAME, --nfwlab-keep.
 Under pytest-xdist each worker gets a lab of its own (NAME-gw0, NAME-gw1, ...),
 and `worker_lab_name(NAME)` gives a test's own lab a name no other worker uses.
 `nfwlab_topology` and `nfwlab_policy` switch it to a topology's route tables /
-apply a firewall policy for one test (indirect parametrization); the policy
-fixture puts the lab's own policy back afterwards. `nfwlab_ports` hands out
+apply a firewall policy for one test (indirect parametrization, or for the
+topology the mark `@pytest.mark.nfwlab_topology("firewall-first")`); the policy
+fixture puts the lab's own policy back afterwards. After every test the lab is
+put back in its session topology (nat-first) if the test switched it, as the VPC
+router's kernel shows, so no test inherits another's route tables. `nfwlab_ports` hands out
 client ports that no earlier request of the session used (see its docstring).
 
 Case files (`nfwlab test` format, docs/cases.md) are collected too, one test item per case (`-k TAG`
@@ -34,8 +37,10 @@ import pytest
 
 from .cases import Case, CaseError, load_cases
 from .lab import DEFAULT_TOPOLOGY, Lab
+from .nodes import ROUTER
 from .regress import run_cases
 from .results import CaseResult
+from .routing import kernel_routes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 class _SessionLab:
     """The session's lab, started on first use and removed when pytest ends (unless --nfwlab-keep)."""
+
+    topology = DEFAULT_TOPOLOGY  # the one it runs between tests
 
     def __init__(self, config: pytest.Config):
         self.config = config
@@ -64,6 +71,20 @@ class _SessionLab:
             lab.up(DEFAULT_TOPOLOGY)
         return self.lab
 
+    def restore(self) -> None:
+        """Puts the lab back in its session topology when a test left it in another's route tables: the VPC
+        router's routes read from its kernel (one netlink dump), switched only when they differ."""
+        lab = self.lab
+        if lab is None or lab.topology_name is None:  # not started, or a test took it down
+            return
+        router = lab.docker.containers(lab.name, with_pids=True).get(ROUTER)
+        if router is None:  # a test removed it: the lab's own repair is that test's business
+            return
+        wanted = set(kernel_routes(lab.vpc, lab.load_route_tables(self.topology)))
+        held = lab.kernel.routes(lab.kernel.netns_path(router.pid), {r.table for r in wanted})
+        if held != wanted or lab.topology_name != self.topology:
+            lab.switch(self.topology)
+
     def close(self) -> None:
         if self.lab is not None and not self.config.getoption("--nfwlab-keep"):
             self.lab.down(purge=True)  # a test session's lab keeps no archive
@@ -76,6 +97,19 @@ _LAB = pytest.StashKey[_SessionLab]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_LAB] = _SessionLab(config)
     config.add_cleanup(lambda: config.stash[_LAB].close())
+    config.addinivalue_line("markers", "nfwlab_topology(name): the topology whose route tables the test needs "
+                                       "(with the nfwlab_topology fixture)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After each test that used the session lab (and each case file's case), once its fixtures are torn down:
+    the lab back in its session topology."""
+    try:
+        return (yield)
+    finally:
+        if isinstance(item, CaseItem) or "nfwlab" in getattr(item, "fixturenames", ()):
+            item.config.stash[_LAB].restore()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -162,11 +196,14 @@ def nfwlab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 
 @pytest.fixture
 def nfwlab_topology(nfwlab: Lab, request: pytest.FixtureRequest) -> Lab:
-    """The session lab switched to the route tables of the topology given by indirect parametrization:
+    """The session lab switched to the route tables of the topology the test names, by indirect
+    parametrization or by the mark (else the session topology, nat-first); put back after the test:
 
         @pytest.mark.parametrize("nfwlab_topology", ["nat-first", "firewall-first"], indirect=True)
+        @pytest.mark.nfwlab_topology("firewall-first")
     """
-    nfwlab.switch(getattr(request, "param", DEFAULT_TOPOLOGY))
+    mark = request.node.get_closest_marker("nfwlab_topology")
+    nfwlab.switch(getattr(request, "param", mark.args[0] if mark else _SessionLab.topology))
     return nfwlab
 
 

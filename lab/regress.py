@@ -335,6 +335,11 @@ def decide(p: Probe, outcome: Outcome | None, events: list[tuple[str, dict[str, 
     stopped = blocking(events)
     if outcome and outcome.outcome == "answer":
         return "pass", f"answer: {outcome.detail}"
+    if outcome and outcome.outcome == "error":
+        # The request was not made as written (no route, a port it could not bind): a firewall record of the
+        # flow does not make that a verdict on the case.
+        return None, f"the request could not be made: {outcome.detail}" + (
+            "; the firewall also logged a drop of the flow" if stopped else "")
     if stopped:
         first = stopped[0]
         what = (f"{first.get('event_type')} record of flow {first.get('flow_id')}" if first.get("event_type") ==

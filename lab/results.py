@@ -23,6 +23,23 @@ class FetchResult:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 400
 
+    @property
+    def failure(self) -> str | None:
+        """How the request failed, from curl's exit code (curl(1), EXIT CODES): None when an HTTP answer came
+        back; "timeout" when nothing did (28, as a drop leaves the client); "reset" when the connection was
+        refused or reset (7 at the handshake, which an ICMP unreachable gives too; 35 with "reset" during the
+        TLS handshake; 52 closed with no answer; 56 after the request: as a reject leaves it); "error" when the
+        request could not be made at all (6 a name not resolved, 3 a bad URL, a TLS error other than a reset,
+        ...), which no firewall causes. Only the firewall's own record of the flow says the firewall did it: a
+        service that is not there refuses too."""
+        if self.status is not None:
+            return None
+        if self.curl_exit == 28:
+            return "timeout"
+        if self.curl_exit in (7, 52, 56) or (self.curl_exit == 35 and "reset" in self.error.lower()):
+            return "reset"
+        return "error"
+
     def describe(self) -> str:
         if self.status is not None:
             return f"{self.node}: {self.url} -> HTTP {self.status} ({self.seconds:.2f}s)"
@@ -30,7 +47,8 @@ class FetchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"node": self.node, "url": self.url, "status": self.status, "ok": self.ok,
-                "curl_exit": self.curl_exit, "error": self.error, "seconds": round(self.seconds, 3)}
+                "curl_exit": self.curl_exit, "failure": self.failure, "error": self.error,
+                "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True)
@@ -107,11 +125,13 @@ class Status:
 
 @dataclass(frozen=True)
 class LoggedSource:
-    """Where the firewall's log placed a flow: the source it saw, the AZ of the endpoint, which log said so."""
+    """Where the firewall's log placed a flow: the source it saw, the AZ of the endpoint, which log said so, and
+    the flow's source port (the request's own, which is how its record was told from any other's)."""
 
     source: str
     availability_zone: str
     log: str
+    source_port: int | None = None
 
 
 @dataclass(frozen=True)

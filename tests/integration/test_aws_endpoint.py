@@ -22,6 +22,7 @@ import pytest
 import requests
 from aws_support import ROOT, example_copy, free_port, settled, targets, terraform, terraform_env
 from botocore.exceptions import ClientError
+from verdicts import blocked, passes
 
 from lab import Lab
 from lab.aws.serve import STATUS_PATH
@@ -62,8 +63,8 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    name = worker_lab_name("tf")
+def served(tmp_path: Path, pytestconfig: pytest.Config) -> Iterator[Served]:
+    name = worker_lab_name(f"{pytestconfig.getoption('--nfwlab-name')}-tf")
     Lab(name).down()  # whatever an interrupted run left under this name
     serve = Served(name, tmp_path / "serve.log")
     try:
@@ -79,10 +80,9 @@ def container_ids(lab: Lab) -> dict[str, str]:
 
 
 def alert_source(lab: Lab, port: int) -> str:
-    """The src_ip of the firewall's alert for server-a's request to the denied name, from port `port`."""
-    alert = lab.fetch_for_alert("server-a", DENIED, {"alert.signature": "matching TLS denylisted FQDNs",
-                                                     "dest_port": 443, "src_port": port},
-                                local_port=port, timeout=15)
+    """The src_ip of the firewall's alert for server-a's request to the denied name, from port `port` (dropped:
+    the alert of its own flow and the client's timeout say so)."""
+    alert = blocked(lab, DENIED, port, {"alert.signature": "matching TLS denylisted FQDNs", "dest_port": 443})
     return str(alert["src_ip"])
 
 
@@ -129,8 +129,7 @@ def test_terraform_builds_the_lab_and_a_route_change_moves_the_alert(served: Ser
                           UpdateToken=described["UpdateToken"], RuleGroup={"RulesSource": {"RulesString": allowed}})
     status = settled(served.url, timeout=60)
     assert any("policy applied live" in a for a in status["actions"]), status
-    fetched = lab.fetch("server-a", DENIED, timeout=10, local_port=next(nfwlab_ports))
-    assert fetched.status == 200, fetched
+    passes(lab, DENIED, next(nfwlab_ports))
     assert container_ids(lab) == before
 
     terraform(work, env, "destroy", "-auto-approve", "-input=false", endpoint)
@@ -140,10 +139,11 @@ def test_terraform_builds_the_lab_and_a_route_change_moves_the_alert(served: Ser
     assert served.client("network-firewall").list_firewalls()["Firewalls"] == []
 
 
-def test_an_imported_account_runs_and_logs_its_servers(tmp_path: Path, nfwlab_ports: Iterator[int]) -> None:
+def test_an_imported_account_runs_and_logs_its_servers(tmp_path: Path, nfwlab_ports: Iterator[int],
+                                                       pytestconfig: pytest.Config) -> None:
     """The fixture account (tests/data/account): `nfwlab import` writes a topology and a policy; the lab they
     start passes `nfwlab check` and the firewall logs what that account's firewall would."""
-    name = worker_lab_name("imp")
+    name = worker_lab_name(f"{pytestconfig.getoption('--nfwlab-name')}-imp")
     done = subprocess.run([sys.executable, "-m", "lab", "--name", name, "import", "tests/data/account",
                            "--out", str(tmp_path), "--json"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -155,12 +155,12 @@ def test_an_imported_account_runs_and_logs_its_servers(tmp_path: Path, nfwlab_po
         server = lab.vpc.servers[0]
         nat = lab.vpc.nat_gateways[0]
         # Strict order with aws:drop_established + aws:alert_established: a name the rules don't pass is
-        # dropped and alerted once the connection is established, from the NAT gateway (a nat-first account).
-        alert = lab.fetch_for_alert(server.name, "https://blocked.example/", {"dest_port": 443},
-                                    local_port=next(nfwlab_ports), timeout=15)
+        # dropped and alerted once the connection is established (the default action's alert, gid 2 sid 4), from
+        # the NAT gateway (a nat-first account).
+        alert = blocked(lab, "https://blocked.example/", next(nfwlab_ports),
+                        {"dest_port": 443, "alert.gid": 2, "alert.signature_id": 4}, node=server.name)
         assert alert["src_ip"] == str(nat.private_ip)
-        fetched = lab.fetch(server.name, "https://updates.example.com/", timeout=10, local_port=next(nfwlab_ports))
-        assert fetched.status == 200, fetched
+        passes(lab, "https://updates.example.com/", next(nfwlab_ports), node=server.name)
         # Out again: the running lab exported, then imported, is the same VPC with the same route tables.
         exported = tmp_path / "exported"
         done = subprocess.run([sys.executable, "-m", "lab", "--name", name, "export", "--out", str(exported)],

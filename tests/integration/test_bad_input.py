@@ -1,48 +1,39 @@
-"""Bad input and interrupted runs: a clear error, and nothing half-made left behind."""
+"""Bad input and interrupted runs: a clear error, and nothing half-made left behind (what a lab left is read
+by its own labels, names and addresses: tests/evidence.py)."""
+from __future__ import annotations
+
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from evidence import kill_group, leftovers
 
-from lab import Lab, StateError, kernel, nodes
+from lab import Lab, StateError, nodes
 from lab import docker as dk
 from lab.errors import NodeError
 from lab.pytest_plugin import worker_lab_name
+from lab.wait import Wait
 
 CLI = [sys.executable, "-m", "lab"]
 
 
-def host_links() -> set[str]:
-    return {i["ifname"] for i in kernel.interfaces(None)}
+def own_lab(request: pytest.FixtureRequest, suffix: str) -> str:
+    """A lab name of this test's own, after the session's (--nfwlab-name), unique per xdist worker."""
+    return worker_lab_name(f"{request.config.getoption('--nfwlab-name')}-{suffix}")
 
 
-@pytest.fixture
-def host_links_before() -> set[str]:
-    return host_links()
-
-
-def leftovers(lab: Lab, host_links_before: set[str]) -> dict:
-    """What the lab left: its containers, host interfaces that were not there before, its state directory."""
-    return {"containers": sorted(dk.containers(lab.name)), "host_links": sorted(host_links() - host_links_before),
-            "state_dir": lab.state_dir.exists()}
-
-
-NOTHING = {"containers": [], "host_links": [], "state_dir": False}
-
-
-def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(tmp_path, host_links_before):
+def test_suricata_refusing_its_rules_is_reported_and_nothing_is_left(request, tmp_path):
     rules = tmp_path / "broken.rules"
     rules.write_text('drop tls $HOME_NET any -> $EXTERNAL_NET any (tls.sni; content:"x"; no_such_keyword; sid:1;)\n')
-    lab = Lab(worker_lab_name("pytest-badrules"), rules_file=rules)
-    lab.down()
+    lab = Lab(own_lab(request, "badrules"), rules_file=rules)
+    lab.down(purge=True)
+    before = leftovers(lab)
     with pytest.raises(NodeError) as e:
         lab.up()
     assert "unknown rule keyword 'no_such_keyword'" in str(e.value)
     assert "rules" in e.value.hint
-    assert leftovers(lab, host_links_before) == NOTHING
+    assert leftovers(lab) == before
 
 
 def test_a_busy_name_is_refused_and_the_running_lab_is_untouched(nfwlab, tmp_path):
@@ -63,9 +54,9 @@ def test_unknown_design_on_a_running_lab_changes_nothing(nfwlab):
     assert nfwlab.topology_name == design
 
 
-def test_missing_docker_engine_says_what_to_do():
+def test_missing_docker_engine_says_what_to_do(request):
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-    res = subprocess.run([*CLI, "--name", "pytest-nodocker", "up"], capture_output=True, text=True, env=env)
+    res = subprocess.run([*CLI, "--name", own_lab(request, "nodocker"), "up"], capture_output=True, text=True, env=env)
     assert res.returncode == 3
     assert "cannot reach the Docker Engine" in res.stderr and "start it" in res.stderr
 
@@ -76,20 +67,21 @@ def test_failed_image_build_is_reported():
     assert "no-such-base:0 is neither present nor pullable" in res.stderr
 
 
-def test_down_after_an_interrupted_up_removes_everything(host_links_before):
-    lab = Lab(worker_lab_name("pytest-killed"))
-    lab.down()
-    proc = subprocess.Popen([*CLI, "--name", lab.name, "up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_down_after_an_interrupted_up_removes_everything(request):
+    """`up` killed as a real kill does (SIGKILL to its whole process group: the CLI and whatever it started)
+    once its containers run, while it wires them; `down` then removes everything."""
+    lab = Lab(own_lab(request, "killed"))
+    lab.down(purge=True)
+    before = leftovers(lab)
+    proc = subprocess.Popen([*CLI, "--name", lab.name, "up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        # Kill it once its containers run, while it is still wiring them.
-        while len(dk.containers(lab.name)) < len(nodes.services(lab.vpc)):
-            assert proc.poll() is None, "up finished before it could be interrupted"
-            assert time.monotonic() < deadline, "up made no containers within 60s"
-            time.sleep(0.02)
+        Wait("up to run every container of the lab", 120, interval=0.02).until(
+            lambda: len(dk.containers(lab.name)) == len(nodes.services(lab.vpc)) or proc.poll() is not None)
+        assert proc.poll() is None, "up finished before it could be interrupted"
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        if proc.poll() is None:
+            kill_group(proc)
     assert dk.containers(lab.name), "the interrupted up should have left containers for down to remove"
-    lab.down()
-    assert leftovers(lab, host_links_before) == NOTHING
+    lab.down(purge=True)
+    assert leftovers(lab) == before

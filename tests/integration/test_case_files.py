@@ -115,8 +115,12 @@ def test_every_verdict_kind_passes_when_right_and_fails_with_what_was_seen_when_
         assert r.error is None, f"{name}: undecided: {r.error}"
         assert (r.status == "passed") == must_pass, f"{name}: {r.status} {r.problems} (seen {r.seen.describe()})"
         assert text in "; ".join(r.problems), f"{name}: {r.problems}"
-    # Decided by records, not by the client's 5 s timeout.
-    assert run.seconds < 5, f"{len(table)} cases took {run.seconds:.1f}s"
+        # Each verdict from evidence of the case's own flow: a block from the firewall's record of that flow, a
+        # pass from the destination's answer (how fast cases are decided: `make bench`, P8).
+        if r.seen.verdict in ("drop", "reject"):
+            assert r.seen.flow_id and f"of flow {r.seen.flow_id}" in r.seen.evidence, f"{name}: {r.seen.evidence}"
+        else:
+            assert r.seen.evidence.startswith("answer: "), f"{name}: {r.seen.evidence}"
 
 
 def test_the_diff_finds_exactly_the_cases_that_change_from_the_deny_list_to_the_allow_list(lab, tmp_path):
@@ -188,13 +192,13 @@ def test_a_malformed_case_file_is_refused_naming_case_and_field_and_nothing_runs
     assert sent == [], "nothing was sent"
 
 
-def test_pytest_collects_a_case_file_one_item_per_case(tmp_path):
+def test_pytest_collects_a_case_file_one_item_per_case(tmp_path, pytestconfig):
     """A case file given to pytest: one item per case, a wrong expectation reported with what was seen."""
     cases = write(tmp_path, {"cases": [
         {"name": "right", "from": "server-a", "to": "blocked.example", "protocol": "tls", "expect": "drop"},
         {"name": "wrong", "from": "server-a", "to": "allowed.example", "protocol": "tls", "expect": "drop"},
     ]}, "policy-cases.yaml")
-    name = worker_lab_name("plugin")
+    name = worker_lab_name(f"{pytestconfig.getoption('--nfwlab-name')}-plugin")
     env = {**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"}
     env.pop("PYTEST_XDIST_WORKER", None)  # the inner session is not a worker: its lab takes the name given
     res = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(cases),
@@ -215,10 +219,10 @@ def test_a_subnet_source_spreads_over_its_servers_and_each_is_logged_as_itself(l
     assert [r.seen.logged_source for r in run.results] == ["10.0.136.108", "10.0.140.23"] * 2
 
 
-def test_each_availability_zone_logs_its_own_servers_and_a_wrong_zone_fails(tmp_path):
+def test_each_availability_zone_logs_its_own_servers_and_a_wrong_zone_fails(tmp_path, pytestconfig):
     """multi-az: `nfwlab test` starts a lab of the cases' topology, keeps it with --keep; each endpoint logs
     its own AZ's flows, and a case expecting the other AZ fails naming both."""
-    lab = Lab(worker_lab_name("maz"))
+    lab = Lab(worker_lab_name(f"{pytestconfig.getoption('--nfwlab-name')}-maz"))
     lab.down()
     try:
         res = cli(lab, "test", "cases/multi-az.yaml", "--keep")

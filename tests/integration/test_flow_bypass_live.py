@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from verdicts import blocked
 
 from lab import Lab, kernel
 from lab import docker as dk
@@ -182,10 +183,10 @@ def test_a_stateful_change_leaves_a_bypassed_flow_alone_and_applies_to_new_flows
         lab.apply_policy(classic(stateful_rules=rule))
         try:
             assert crossing(lab, port) > 10
-            mark = lab.log_mark()
-            code, _, _ = lab.exec("server-a", ["nc", "-z", "-w", "2", WEB_SERVER, str(port)])
-            assert code != 0
-            lab.wait_for_alert({"alert.signature": f"no {port}", "src_ip": SERVER_A}, since=mark)
+            # a new connection to the port: the new rule's alert for that flow (by its client port) and the
+            # client's timeout
+            blocked(lab, f"http://{WEB_SERVER}:{port}/", next(nfwlab_ports),
+                    {"alert.signature": f"no {port}", "src_ip": SERVER_A}, timeout=2)
             assert crossing(lab, port) > 10
         finally:
             lab.apply_policy(lab.policy)

@@ -31,11 +31,18 @@ def lab(request):
 
 
 def burst(lab: Lab, blocked: list[int], allowed: list[int]) -> None:
-    """Every request at once from server-a, each from its own source port; returns when all have ended."""
-    requests = [(p, "blocked.example") for p in blocked] + [(p, "allowed.example") for p in allowed]
-    script = "".join(f"curl -sk -o /dev/null --max-time 3 --local-port {p} https://{host}/ & "
-                     for p, host in requests) + "wait"
-    lab.exec("server-a", ["sh", "-c", script])
+    """Every request at once from server-a, each from its own source port; returns when all have ended, each
+    having ended as its verdict leaves a client: the allowed answered (HTTP 200), the blocked with nothing back
+    until curl gave up (exit 28; the firewall's records of each are checked by the tests)."""
+    requests = [(p, "blocked.example", 3) for p in blocked] + [(p, "allowed.example", 15) for p in allowed]
+    # One line per request, written at once (requests end together): "HTTP-STATUS PORT CURL-EXIT".
+    script = "".join(f"(s=$(curl -sk -o /dev/null -w '%{{http_code}}' --max-time {wait} --local-port {p} "
+                     f'https://{host}/); echo "$s {p} $?") & ' for p, host, wait in requests) + "wait"
+    _, out, err = lab.exec("server-a", ["sh", "-c", script])
+    ended = {int(port): (int(code), status) for status, port, code in (line.split() for line in out.splitlines())}
+    want = {**{p: (28, "000") for p in blocked}, **{p: (0, "200") for p in allowed}}
+    wrong = {p: ended.get(p) for p in want if ended.get(p) != want[p]}
+    assert not wrong, f"(curl exit, HTTP status) by client port, not as expected: {wrong}\n{err[-500:]}"
 
 
 def key(event: Record) -> str:

@@ -6,12 +6,15 @@ the firewall's own records: the alert of the rule or default action that decided
 log still leaves the lab's quiet record in eve.json, which `explain` reads), the client's answer or reset.
 Each test quotes the sentence of AWS's documentation it follows.
 """
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import verdicts
+from verdicts import passes
 
+from lab import kernel
 from lab.cases import load_cases
 from lab.convert import convert
 from lab.errors import ConfigError
@@ -64,8 +67,9 @@ def policy(firewall_rules: list[dict], default: str = "DROP", mode: str = "ENFOR
 
 
 @pytest.fixture(scope="module")
-def ng() -> Iterator[Lab]:
-    with Lab(worker_lab_name("ng"), policy_file="policies/next-generation.json").running("nat-first") as lab:
+def ng(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    name = worker_lab_name(f"{request.config.getoption('--nfwlab-name')}-ng")
+    with Lab(name, policy_file="policies/next-generation.json").running("nat-first") as lab:
         yield lab
 
 
@@ -83,16 +87,12 @@ def port(nfwlab_ports: Iterator[int]) -> Iterator[int]:
     return nfwlab_ports
 
 
-def passes(lab: Lab, url: str, p: int) -> None:
-    result = lab.fetch("server-a", url, local_port=p)
-    assert result.status == 200, f"expected {url} to pass: {result.describe()}"
-
-
 def blocked(lab: Lab, url: str, p: int, criteria: dict) -> dict:
-    """The request is blocked, as the firewall engine's alert for it says; returns that alert."""
-    alert = lab.fetch_for_alert("server-a", url, {"alert.engine": "fw", **criteria}, local_port=p)
-    assert alert["alert"]["action"] == "blocked" and alert["verdict"]["action"] == "drop", alert
-    return alert
+    """The request from client port `p` is dropped, as the firewall engine's alert for its own flow (`criteria`
+    name the port as "src_port", or as "dest_port" for an alert on the answer) and the client's timeout say;
+    returns that alert."""
+    side = "dest_port" if "dest_port" in criteria else "src_port"
+    return verdicts.blocked(lab, url, p, {"alert.engine": "fw", **criteria}, side=side)
 
 
 def test_the_lab_runs_suricata_8_in_firewall_mode_for_a_next_generation_policy(ng):
@@ -196,15 +196,13 @@ def test_reject_sends_a_tcp_reset(ng, port):
     reject = rule("REJECT", "FLOW", "TLS_CLIENT_HELLO", *flat(sni("blocked.example")), ("msg", '"reject"'),
                   sid=7, AlertEnabled=True)
     with enforcing(ng, policy([*CARRIERS, rule("ACCEPT", "HOOK", "TLS_CLIENT_STARTED", sid=3), reject])):
-        mark, p = ng.log_mark(), next(port)
-        result = ng.fetch("server-a", "https://blocked.example/", timeout=10, local_port=p)
-        assert result.curl_exit == 35 and "reset" in result.error.lower(), result.describe()
-        assert result.seconds < 1.0, result.describe()
-        alert = ng.wait_for_alert({"alert.signature_id": 7, "src_port": p}, since=mark)
-        assert "tcp-reset" in alert["verdict"].get("reject", []), alert["verdict"]
+        # the reject rule's alert for the flow (verdict with a tcp-reset), the reject counter, curl's reset
+        verdicts.blocked(ng, "https://blocked.example/", next(port), {"alert.signature_id": 7}, how="reject",
+                         exits=(35,))
     with enforcing(ng, policy([], default="REJECT")):  # the default action at the packet layer: the SYN
-        result = ng.fetch("server-a", "https://allowed.example/", timeout=10, local_port=next(port))
-        assert result.curl_exit == 7 and result.seconds < 1.0, result.describe()
+        alert = verdicts.blocked(ng, "https://allowed.example/", next(port), {"alert.signature_id": 2201000},
+                                 how="reject", exits=(7,))
+        assert alert["firewall"]["hook"] == "packet:filter", alert["firewall"]
 
 
 def test_the_alert_default_action_logs_at_every_hook_and_blocks_nothing(ng, port):
@@ -232,15 +230,14 @@ def test_bypass_ips_keeps_an_accepted_flow_from_the_ips_engine(ng, port, bypass)
         if bypass:
             mark = ng.log_mark()
             passes(ng, "http://allowed.example/", p)
-            ng.wait_for_flows({"event.src_port": p, "event.app_proto": "http"}, since=mark)
-            assert not [a for a in ng.alerts(since=mark) if a["alert"].get("engine") == "td"]
+            mine = verdicts.quiet_flow(ng, mark, p, app_proto="http")  # the flow's own alerts, once it ended
+            assert not [a for a in mine if a["alert"].get("engine") == "td"], mine
             accepted = ng.wait_for_alert({"alert.signature_id": 6, "src_port": p}, since=mark)  # the quiet record
             assert "explain" in accepted["alert"]["metadata"]["nfwlab"]
             assert "bypassed" in ng.explain(accepted["flow_id"]).text()
         else:
-            alert = ng.fetch_for_alert("server-a", "http://allowed.example/", {"alert.signature_id": 200,
-                                                                              "src_port": p}, local_port=p)
-            assert alert["alert"]["engine"] == "td" and alert["verdict"]["action"] == "drop"
+            alert = verdicts.blocked(ng, "http://allowed.example/", p, {"alert.signature_id": 200})
+            assert alert["alert"]["engine"] == "td"
 
 
 def test_monitor_mode_logs_what_it_would_drop_and_drops_nothing(ng, port):
@@ -288,25 +285,47 @@ def test_a_converted_classic_policy_decides_as_the_classic_one(ng, port):
     classic = load_policy("policies/deny-domains.json")
     with enforcing(ng, parse_nextgen(convert(classic).document, "converted deny-domains")):
         for url in ("https://blocked.example/", "http://blocked.example/"):
-            p = next(port)
-            alert = ng.fetch_for_alert("server-a", url, {"alert.engine": "td", "src_port": p}, local_port=p)
-            assert alert["verdict"]["action"] == "drop", alert
+            alert = verdicts.blocked(ng, url, next(port), {"alert.engine": "td"})
             assert f'msg:"{alert["alert"]["signature"]}"' in render(classic, "10.0.0.0/16").rules
         passes(ng, "https://allowed.example/", next(port))
         passes(ng, "http://example.test/", next(port))
 
 
-def test_the_endpoint_fails_closed_and_counts_both_engines(ng, port):
-    """As under a Classic policy, nothing crosses an endpoint whose engine is down; `nfwlab metrics` counts
-    the firewall engine and the IPS engine apart."""
-    passes(ng, "https://allowed.example/", next(port))
-    ng.stop_firewall_engine()
+@contextmanager
+def far_side(lab: Lab, *source_ports: int) -> Iterator[Callable[[int], int]]:
+    """A counter in the internet node of the packets from each client port (nat-first: the NAT gateway keeps
+    the port); yields the function that reads it. The counting rules are removed afterwards."""
+    pid = lab.docker.pid(lab.docker.containers(lab.name)["internet"].id)
+    for p in source_ports:
+        kernel.iptables(pid, "-t", "mangle", "-I", "PREROUTING", "-p", "tcp", "--sport", str(p))
+
+    def count(source_port: int) -> int:
+        listing = kernel.iptables(pid, "-t", "mangle", "-nvx", "-L", "PREROUTING")
+        return sum(int(line.split()[0]) for line in listing.splitlines() if f"spt:{source_port}" in line.split())
     try:
-        result = ng.fetch("server-a", "https://allowed.example/", timeout=3, local_port=next(port))
-        assert not result.ok and ng.engines.status()["firewall"].startswith("down"), result.describe()
+        yield count
     finally:
-        ng.restart_firewall_engine()
+        for p in source_ports:
+            kernel.iptables(pid, "-t", "mangle", "-D", "PREROUTING", "-p", "tcp", "--sport", str(p))
+
+
+def test_the_endpoint_fails_closed_and_counts_both_engines(ng, port):
+    """As under a Classic policy, nothing crosses an endpoint whose engine is down, as the far side's own counter
+    of the request's packets says (and the client's timeout); `nfwlab metrics` counts the firewall engine and
+    the IPS engine apart."""
+    closed, opened = next(port), next(port)
     passes(ng, "https://allowed.example/", next(port))
+    with far_side(ng, closed, opened) as crossed:
+        ng.stop_firewall_engine()
+        try:
+            assert ng.engines.status()["firewall"].startswith("down"), ng.engines.status()
+            result = ng.fetch("server-a", "https://allowed.example/", timeout=3, local_port=closed)
+            assert result.failure == "timeout", f"expected nothing back from a closed endpoint: {result.describe()}"
+            assert crossed(closed) == 0, "a packet crossed the endpoint with its engine down"
+        finally:
+            ng.restart_firewall_engine()
+        passes(ng, "https://allowed.example/", opened)
+        assert crossed(opened) > 0  # the same counter counts the same request once the engine runs
 
     def counted() -> set:  # Suricata merges its workers' counters every second
         found = {(m.name, dict(m.dimensions)["Engine"]) for m in ng.metrics() if m.value > 0}

@@ -19,6 +19,32 @@ SERVER_A = "10.0.136.108"
 WEB_SERVER = "203.0.113.10"
 POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
 CLI = [sys.executable, "-m", "lab"]
+SOCKET = "/var/run/suricata/suricata-command.socket"
+
+
+def suricata_says(lab, command, node="firewall"):
+    """The running Suricata's answer to a unix-socket command (suricatasc in its container)."""
+    code, out, err = lab.exec(node, ["suricatasc", "-c", command, SOCKET])
+    assert code == 0, f"suricatasc -c {command!r} in {node}: {err or out}"
+    answer = json.loads(out)
+    assert answer["return"] == "OK", f"suricatasc -c {command!r} in {node}: {answer}"
+    return answer["message"]
+
+
+def running_ruleset(lab, node="firewall"):
+    """The policy the running Suricata enforces, asked of Suricata: when it last loaded rules, and the rules of
+    the files it loads them from (its rule-files, read in its container, by name), as many as it says it loaded."""
+    (stats,) = suricata_says(lab, "ruleset-stats", node)
+    (reloaded,) = suricata_says(lab, "ruleset-reload-time", node)
+    folder = suricata_says(lab, "conf-get default-rule-path", node)
+    rules = {}
+    for i in range(2):  # the policy's lab.rules, the engine's own flow-bypass.rules (suricata/suricata.yaml)
+        name = suricata_says(lab, f"conf-get rule-files.{i}", node)
+        code, text, err = lab.exec(node, ["cat", name if name.startswith("/") else f"{folder}/{name}"])
+        assert code == 0, err
+        rules[name] = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert stats["rules_failed"] == 0 and stats["rules_loaded"] == sum(map(len, rules.values())), (stats, rules)
+    return {"last_reload": reloaded["last_reload"], "rules": rules}
 
 
 def dropped(lab, node, url, port=None):
@@ -115,14 +141,15 @@ def broken_policies(tmp_path):
 
 def test_a_broken_policy_is_refused_and_the_previous_one_keeps_filtering(nfwlab, nfwlab_ports, tmp_path):
     nfwlab.switch("firewall-first")
-    before = nfwlab.running_policy()
+    before = running_ruleset(nfwlab)
+    assert 'msg:"matching TLS denylisted FQDNs"' in before["rules"]["lab.rules"][0]
     containers = started_at(nfwlab)
     for path, message in broken_policies(tmp_path):
         with pytest.raises(ConfigError) as e:
             nfwlab.apply_policy(path)
         assert message in str(e.value), str(e.value)
         assert str(path) in str(e.value)
-        assert nfwlab.running_policy() == before
+        assert running_ruleset(nfwlab) == before  # the same rules, and Suricata did not reload
     # Still the deny list, in the same engine and containers.
     mark = nfwlab.log_mark()
     dropped(nfwlab, "server-b", "https://blocked.example/", next(nfwlab_ports))
@@ -173,15 +200,21 @@ def test_engine_options_restart_only_the_engine(nfwlab, nfwlab_ports, tmp_path):
 
 
 def test_cli_policy_apply_and_show(nfwlab, tmp_path):
+    before = running_ruleset(nfwlab)
     res = subprocess.run([*CLI, "--name", nfwlab.name, "policy", "apply", str(POLICIES / "home-net-trap.json")],
                          capture_output=True, text=True)
     try:
         assert res.returncode == 0, res.stderr
         assert "policy home-net-trap enforced" in res.stdout and "HOME_NET 10.0.128.0/20" in res.stdout
+        running = running_ruleset(nfwlab)
+        assert running["last_reload"] != before["last_reload"]  # Suricata reloaded its rules
         shown = subprocess.run([*CLI, "--name", nfwlab.name, "policy", "show"], capture_output=True, text=True)
         assert shown.returncode == 0
         assert "HOME_NET 10.0.128.0/20" in shown.stdout
-        assert 'msg:"matching TLS denylisted FQDNs"' in shown.stdout
+        # `policy show` prints the policy's rules that Suricata loaded (the engine's own bypass rule aside).
+        policy_rules = running["rules"]["lab.rules"]
+        assert len(policy_rules) == 2 and all(rule in shown.stdout for rule in policy_rules)
+        assert 'msg:"matching TLS denylisted FQDNs"' in policy_rules[0]
     finally:
         nfwlab.apply_policy(nfwlab.policy)
     bad = tmp_path / "bad.yaml"

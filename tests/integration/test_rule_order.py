@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from verdicts import blocked, dropped_silently, passes, quiet_flow
 
 from lab.lab import Lab
 from lab.policy import parse_policy
@@ -47,17 +48,10 @@ def enforcing(lab: Lab, groups: dict[int, dict], defaults: tuple[str, ...] = (),
         lab.apply_policy(lab.policy)
 
 
-def passes(lab: Lab, url: str, port: int) -> None:
-    result = lab.fetch("server-a", url, local_port=port)
-    assert result.status == 200, f"expected {url} to pass the firewall: {result.describe()}"
-
-
 def blocked_by(lab: Lab, url: str, port: int, sid: int, gid: int = 1) -> dict:
-    """The request is dropped, as the firewall's alert for it says; returns that alert."""
-    alert = lab.fetch_for_alert("server-a", url, {"alert.signature_id": sid}, local_port=port)
-    assert alert["alert"]["signature_id"] == sid and alert["alert"]["gid"] == gid, alert["alert"]
-    assert alert["alert"]["action"] == "blocked" and alert["verdict"]["action"] == "drop", alert
-    return alert
+    """The request is dropped, as the firewall's alert for its own flow (rule gid:sid) and the client's timeout
+    say; returns that alert."""
+    return blocked(lab, url, port, {"alert.signature_id": sid, "alert.gid": gid})
 
 
 @pytest.fixture
@@ -90,10 +84,9 @@ def test_a_pass_written_before_a_drop_passes_the_request_and_logs_nothing(lab, p
             "pass-then-drop",
             'pass http $HOME_NET any -> $EXTERNAL_NET any (http.host; content:"a.example.test"; sid:1;)',
             'drop http $HOME_NET any -> $EXTERNAL_NET any (http.host; content:"a.example.test"; msg:"x"; sid:2;)')}):
-        mark = lab.log_mark()
-        passes(lab, "http://a.example.test/", next(port))
-        lab.wait_for_flows({"event.app_proto": "http"}, since=mark)  # written when the flow ends, after any alert
-        assert lab.alerts(since=mark) == []
+        mark, p = lab.log_mark(), next(port)
+        passes(lab, "http://a.example.test/", p)
+        assert quiet_flow(lab, mark, p, app_proto="http") == []  # its FLOW record comes after any alert
 
 
 def test_an_alert_written_before_a_pass_logs_and_passes(lab, port):
@@ -106,10 +99,10 @@ def test_an_alert_written_before_a_pass_logs_and_passes(lab, port):
             'alert http $HOME_NET any -> $EXTERNAL_NET any (http.host; content:"a.example.test"; msg:"late"; sid:3;)')}):
         mark, p = lab.log_mark(), next(port)
         passes(lab, "http://a.example.test/", p)
-        alert = lab.wait_for_alert({"alert.signature": "seen a"}, since=mark)
+        alert = lab.wait_for_alert({"alert.signature": "seen a", "src_port": p}, since=mark)
         assert alert["alert"]["action"] == "allowed" and alert["verdict"]["action"] == "pass"
-        lab.wait_for_flows({"event.app_proto": "http"}, since=mark)
-        assert [a["alert"]["signature_id"] for a in lab.alerts(since=mark)] == [1]  # not the alert after the pass
+        mine = quiet_flow(lab, mark, p, app_proto="http")
+        assert [a["alert"]["signature_id"] for a in mine] == [1]  # not the alert after the pass
 
 
 def test_a_pass_tcp_decides_the_flow_before_a_drop_http_sees_the_request(lab, port):
@@ -122,10 +115,9 @@ def test_a_pass_tcp_decides_the_flow_before_a_drop_http_sees_the_request(lab, po
             'drop http $HOME_NET any -> $EXTERNAL_NET 80 (msg:"HTTP GET"; flow:established, to_server; '
             'http.method; content:"GET"; sid:403; rev:1;)',
             'pass tcp $HOME_NET any -> $EXTERNAL_NET 80 (msg:"HTTP"; sid:404; rev:1;)')}) as warnings:
-        mark = lab.log_mark()
-        passes(lab, "http://a.example.test/", next(port))
-        lab.wait_for_flows({"event.app_proto": "http", "event.dest_port": 80}, since=mark)
-        assert lab.alerts(since=mark) == []
+        mark, p = lab.log_mark(), next(port)
+        passes(lab, "http://a.example.test/", p)
+        assert quiet_flow(lab, mark, p, app_proto="http", dest_port=80) == []
     assert any("pass tcp rule sid 404" in w and "drop http rule sid 403" in w for w in warnings), warnings
 
 
@@ -143,32 +135,60 @@ def test_rule_groups_run_by_priority_whatever_their_actions(lab, port):
         passes(lab, "https://allowed.example/", next(port))
 
 
-@pytest.mark.parametrize("defaults, blocked, logged", [
-    (("aws:drop_established", "aws:alert_established"), True, (2, 4)),
-    (("aws:drop_strict", "aws:alert_strict"), True, (2, 2)),
-    (("aws:alert_strict",), False, (2, 2)),
-    (("aws:drop_established",), True, None),
-])
-def test_default_actions_apply_after_every_rule(lab, port, defaults, blocked, logged):
-    """AWS: StatefulDefaultActions are "the default actions to take on a packet that doesn't match any
-    stateful rules". allowed.example matches a pass rule and is never touched by them; example.test
-    matches none (the handshake is passed for drop_strict, as AWS advises: it drops every packet no rule
-    passes)."""
-    with enforcing(lab, {10: rules(
-            "web", 'pass tls $HOME_NET any -> $EXTERNAL_NET 443 (tls.sni; content:"allowed.example"; sid:1;)',
-            "pass tcp $HOME_NET any <> $EXTERNAL_NET 443 (flow:not_established; sid:2;)")}, defaults):
+# Each strict-order default action, alone, and each drop with the alert of its scope. AWS, FirewallPolicy
+# StatefulDefaultActions: "The default actions to take on a packet that doesn't match any stateful rules. The
+# stateful default action is optional, and is only valid when using the strict rule order. Valid values of the
+# stateful default action: aws:drop_strict, aws:drop_established, aws:alert_strict, aws:alert_established".
+# AWS's logs sign their alerts "aws:alert_strict action" and "aws:alert_established action"; the lab's gid 2 sids
+# (docs/policies.md): drop_strict 1, alert_strict 2, drop_established 3, alert_established 4, and a drop with the
+# alert of its scope is one rule that drops and alerts, signed as the alert.
+# name -> (the default actions, the verdict on what no rule passes, the gid 2 sid of its record, UDP too?). UDP
+# where AWS's words settle it: *_strict acts on every "packet that doesn't match"; what makes a UDP flow
+# "established" AWS does not say.
+DEFAULT_ACTIONS = {
+    "drop_strict": (("aws:drop_strict",), "silent drop", 1, True),
+    "drop_strict+alert_strict": (("aws:drop_strict", "aws:alert_strict"), "drop", 2, True),
+    "alert_strict": (("aws:alert_strict",), "pass", 2, True),
+    "drop_established": (("aws:drop_established",), "silent drop", 3, False),
+    "drop_established+alert_established": (("aws:drop_established", "aws:alert_established"), "drop", 4, False),
+    "alert_established": (("aws:alert_established",), "pass", 4, False),
+}
+# Passes for allowed.example only, at the application layer, and the TCP handshakes to 80 and 443 (as AWS advises
+# for drop_strict: it drops every packet no rule passes, the SYN included).
+WEB_ONLY = ('pass tls $HOME_NET any -> $EXTERNAL_NET 443 (tls.sni; content:"allowed.example"; startswith; nocase; '
+            'endswith; sid:1;)',
+            'pass http $HOME_NET any -> $EXTERNAL_NET 80 (http.host; content:"allowed.example"; startswith; '
+            'endswith; sid:2;)',
+            "pass tcp $HOME_NET any <> $EXTERNAL_NET [80,443] (flow:not_established; sid:3;)")
+
+
+@pytest.mark.parametrize("name", DEFAULT_ACTIONS)
+def test_each_strict_default_action_over_https_http_tcp_and_udp(lab, port, name):
+    """What no rule passes (example.test over HTTPS and HTTP, a plain TCP connection to port 22, a UDP datagram)
+    meets the default actions: dropped with the engine's drop record and no alert, dropped with the alert
+    (gid 2, its sid, action blocked), or passed with the alert (action allowed); the verdict is the client's
+    answer or timeout. allowed.example, which the rules pass, is answered under every one of them."""
+    defaults, verdict, sid, udp = DEFAULT_ACTIONS[name]
+    requests = ["https://example.test/", "http://example.test/", "tcp://203.0.113.40:22"]
+    requests += ["udp://203.0.113.40:514"] if udp else []
+    with enforcing(lab, {10: rules("web-only", *WEB_ONLY)}, defaults):
         passes(lab, "https://allowed.example/", next(port))
-        p, mark = next(port), lab.log_mark()
-        if logged is None:  # a silent drop: no alert, the engine's drop record decides
-            lab.start_fetch("server-a", "https://example.test/", local_port=p)
-            lab.wait_for_drop({"dest_port": 443}, since=mark)
-            assert lab.alerts(since=mark) == []
-        elif blocked:
-            blocked_by(lab, "https://example.test/", p, sid=logged[1], gid=logged[0])
-        else:
-            passes(lab, "https://example.test/", p)
-            alert = lab.wait_for_alert({"alert.signature": "aws:alert_strict action"}, since=mark)
-            assert alert["verdict"]["action"] == "pass" and alert["alert"]["action"] == "allowed"
+        passes(lab, "http://allowed.example/", next(port))
+        for url in requests:
+            p = next(port)
+            if verdict == "silent drop":
+                record = dropped_silently(lab, url, p)
+                assert (record["alert"]["gid"], record["alert"]["signature_id"]) == (2, sid), (url, record["alert"])
+            elif verdict == "drop":
+                alert = blocked_by(lab, url, p, sid=sid, gid=2)
+                assert alert["alert"]["signature"] == f"{defaults[1]} action", alert["alert"]
+            else:
+                mark = lab.log_mark()
+                passes(lab, url, p)
+                alert = lab.wait_for_alert({"alert.gid": 2, "alert.signature_id": sid, "src_port": p}, since=mark)
+                assert alert["alert"]["signature"] == f"{defaults[0]} action", alert["alert"]
+                mine = [a for a in lab.alerts(since=mark) if alert["flow_id"] == a["flow_id"]]
+                assert all(a["alert"]["action"] == "allowed" and a["verdict"]["action"] != "drop" for a in mine), mine
 
 
 def test_tls_and_http_allow_lists_with_a_custom_drop_before_them(lab, port):

@@ -5,14 +5,16 @@ marks the alert log, makes a server send one request and waits (with a
 timeout) for the alert it must produce.
 """
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from vpc_routes import assert_router_follows, router_differences
 
-from lab import Lab, kernel, nodes
+from lab import Lab, nodes
 from lab import docker as dk
 from lab.pytest_plugin import worker_lab_name
-from lab.routing import association_tables, kernel_routes
 
 NAT_GATEWAY = "10.0.13.92"
 SERVER_IP = {"server-a": "10.0.136.108", "server-b": "10.0.140.23"}
@@ -71,29 +73,68 @@ def test_allowed_domain_gets_200_and_no_alert(nfwlab_topology, scheme):
     assert lab.alerts(since=mark) == []
 
 
-def router_tables(lab):
-    """(table, destination) of the lab's routes in the VPC router, read from the kernel."""
-    pid = dk.containers(lab.name, with_pids=True)[nodes.ROUTER].pid
-    return kernel.lab_routes(kernel.netns_path(pid), set(association_tables(lab.vpc).values()))
+def containers(lab):
+    """Each node's container id and start time: a re-created container has a new id, a restarted one a new
+    start time."""
+    return {s: (c.id, dk.client().containers.get(c.id).attrs["State"]["StartedAt"])
+            for s, c in dk.containers(lab.name).items()}
 
 
-def test_switching_back_and_forth_restarts_no_container(nfwlab, nfwlab_ports):
-    def started():
-        return {s: dk.client().containers.get(c.id).attrs["State"]["StartedAt"]
-                for s, c in dk.containers(nfwlab.name).items()}
-
-    before = started()
+def test_switching_back_and_forth_changes_only_routes(nfwlab, nfwlab_ports):
+    """Each switch leaves the VPC router's kernel with the next hops the topology's route tables name (read
+    with `ip` in the router, computed from the topology file: tests/vpc_routes.py), the alerts follow, and
+    no container is re-created or restarted. How fast a switch is: `make bench` (P2)."""
+    before = containers(nfwlab)
+    assert_router_follows(nfwlab, "nat-first")
+    assert router_differences(nfwlab, "firewall-first")  # the two designs' routes differ
     for design, source in [("firewall-first", SERVER_IP["server-a"]), ("nat-first", NAT_GATEWAY),
                            ("firewall-first", SERVER_IP["server-a"]), ("nat-first", NAT_GATEWAY)]:
-        seconds = nfwlab.switch(design)
-        assert seconds < 1.0
-        assert nfwlab.topology_name == design
-        assert router_tables(nfwlab) == {(r.table, str(r.dst)) for r in
-                                         kernel_routes(nfwlab.vpc, nfwlab.load_route_tables(design))}
+        nfwlab.switch(design)
+        assert_router_follows(nfwlab, design)
         alert = blocked_request_alert(nfwlab, "server-a", "https", "tls.sni", next(nfwlab_ports))
         assert alert["src_ip"] == source
         assert nfwlab.fetch("server-a", f"https://{ALLOWED}/").status == 200
-    assert started() == before
+    assert containers(nfwlab) == before
+
+
+INNER_SESSION = """
+import sys
+
+sys.path.insert(0, {tests!r})
+import pytest
+from vpc_routes import assert_router_follows
+
+
+def test_1_switches_the_lab_and_leaves_it_so(nfwlab):
+    nfwlab.switch("firewall-first")
+    assert_router_follows(nfwlab, "firewall-first")
+
+
+def test_2_finds_the_session_topology(nfwlab):
+    assert_router_follows(nfwlab, "nat-first")
+    assert nfwlab.topology_name == "nat-first"
+
+
+@pytest.mark.nfwlab_topology("firewall-first")
+def test_3_asks_for_firewall_first(nfwlab_topology):
+    assert_router_follows(nfwlab_topology, "firewall-first")
+
+
+def test_4_finds_the_session_topology_again(nfwlab):
+    assert_router_follows(nfwlab, "nat-first")
+"""
+
+
+def test_a_test_that_switches_the_shared_lab_leaves_nat_first_to_the_next(request, tmp_path):
+    """A pytest session of its own (its own lab, named after this session's) whose tests switch the shared lab
+    and leave it so: the next test finds the session topology in the VPC router's kernel."""
+    (tmp_path / "test_inner.py").write_text(INNER_SESSION.format(tests=str(Path(__file__).resolve().parent.parent)))
+    name = request.config.getoption("--nfwlab-name") + "-inner"
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                          "--nfwlab-name", name, str(tmp_path / "test_inner.py")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0 and "4 passed" in res.stdout, res.stdout[-3000:] + res.stderr[-2000:]
+    assert dk.containers(worker_lab_name(name)) == {}
 
 
 def key_paths(record, prefix=""):

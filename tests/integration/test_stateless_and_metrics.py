@@ -10,6 +10,7 @@ import threading
 
 import pytest
 import requests
+from verdicts import blocked, passes
 
 from lab.exporter import MetricsExporter
 from lab.lab import Lab
@@ -73,10 +74,10 @@ def enforce(nfwlab: Lab):
 
 
 @pytest.fixture(scope="module")
-def quiet_lab():
+def quiet_lab(request):
     """A lab of its own: the session lab carries other tests' traffic (dropped connections whose ends the
     kernel retransmits for a minute), and counters add up only at a quiet moment."""
-    lab = Lab(worker_lab_name("metrics"))
+    lab = Lab(worker_lab_name(f"{request.config.getoption('--nfwlab-name')}-metrics"))
     lab.down()
     lab.up("nat-first")
     try:
@@ -109,31 +110,34 @@ def settled(lab: Lab) -> dict:
     return Wait("the firewall's counters to settle", 15, interval=1.2).until(quiet, report=lambda: str(readings[-1]))
 
 
-def test_a_stateless_drop_never_reaches_the_stateful_engine(enforce):
+def test_a_stateless_drop_never_reaches_the_stateful_engine(enforce, nfwlab_ports):
     lab = enforce(stateless=[stateless_group("telnet", rule(1, ["aws:drop", "CountTelnet"], Protocols=[6],
                                                            DestinationPorts=ports(23)), custom=[COUNT_TELNET])],
                   stateful=[SEEN_23_24])
     dropped = metric(lab, "Packets", "Stateless", "telnet")
-    mark = lab.log_mark()
-    lab.start_fetch("server-a", f"http://{WEB_SERVER}:23/", timeout=2)
+    mark, telnet, other = lab.log_mark(), next(nfwlab_ports), next(nfwlab_ports)
+    result = lab.fetch("server-a", f"http://{WEB_SERVER}:23/", timeout=2, local_port=telnet)
+    assert result.failure == "timeout", f"a stateless drop leaves the client waiting: {result.describe()}"
     wait_metric(lab, "Packets", "Stateless", dropped + 1, "telnet")  # the stateless engine's own record
-    # Port 24 is not in the stateless rule: it reaches Suricata, whose alert rule fires (the rule works).
-    lab.start_fetch("server-a", f"http://{WEB_SERVER}:24/", timeout=2)
-    lab.wait_for_alert({"dest_port": 24, "alert.signature_id": 23}, since=mark)
-    assert [a for a in lab.alerts(since=mark) if a["dest_port"] == 23] == [], "Suricata saw port 23"
+    # Port 24 is not in the stateless rule: it reaches Suricata, whose alert rule fires for that flow, found by its
+    # client port (the rule works, and so does the filter below).
+    lab.start_fetch("server-a", f"http://{WEB_SERVER}:24/", timeout=2, local_port=other)
+    lab.wait_for_alert({"dest_port": 24, "alert.signature_id": 23, "src_port": other}, since=mark)
+    seen = [r for r in lab.eve.records(since=mark.eve) if telnet in (r.get("src_port"), r.get("dest_port"))]
+    assert seen == [], f"Suricata saw the port 23 flow: {seen}"
 
 
 def test_a_stateless_pass_skips_the_stateful_engine(enforce, nfwlab_ports):
     passes_http = stateless_group("pass-http", rule(1, ["aws:pass"], Protocols=[6], DestinationPorts=ports(80)),
                                   rule(2, ["aws:pass"], Protocols=[6], SourcePorts=ports(80)))
     lab = enforce(stateless=[passes_http], stateful=[DENY_BLOCKED])
-    mark = lab.log_mark()
-    result = lab.fetch("server-a", "http://blocked.example/", local_port=next(nfwlab_ports))
-    assert result.status == 200, f"the stateless pass let it through, unseen by the deny list: {result.describe()}"
-    # Over TLS the same name reaches the stateful engine and is dropped: its record closes the window.
-    lab.fetch_for_alert("server-a", "https://blocked.example/", {"tls.sni": "blocked.example"},
-                        local_port=next(nfwlab_ports))
-    assert [a for a in lab.alerts(since=mark) if a.get("http")] == []
+    mark, http = lab.log_mark(), next(nfwlab_ports)
+    passes(lab, "http://blocked.example/", http)  # the stateless pass let it through, unseen by the deny list
+    # Over TLS the same name reaches the stateful engine and is dropped: its alert, found by its own client port
+    # as the HTTP flow's records would be, closes the window.
+    blocked(lab, "https://blocked.example/", next(nfwlab_ports), {"tls.sni": "blocked.example"})
+    seen = [r for r in lab.eve.records(since=mark.eve) if http in (r.get("src_port"), r.get("dest_port"))]
+    assert seen == [], f"Suricata saw the passed HTTP flow: {seen}"
     assert metric(lab, "PassedPackets", "Stateless") >= 4  # handshake, request and response, both ways
 
 
@@ -141,13 +145,13 @@ def test_forward_to_sfe_reaches_a_stateful_drop_and_the_default_drops_the_rest(e
     https = stateless_group("https", rule(1, ["aws:forward_to_sfe"], Protocols=[6], DestinationPorts=ports(443)),
                             rule(2, ["aws:forward_to_sfe"], Protocols=[6], SourcePorts=ports(443)))
     lab = enforce(stateless=[https], stateful=[DENY_BLOCKED], default=("aws:drop",))
-    assert lab.fetch("server-a", "https://allowed.example/", local_port=next(nfwlab_ports)).status == 200
-    alert = lab.fetch_for_alert("server-a", "https://blocked.example/", {"tls.sni": "blocked.example"},
-                                local_port=next(nfwlab_ports))
-    assert alert["verdict"]["action"] == "drop"
-    before = metric(lab, "DroppedPackets", "Stateless")
-    lab.start_fetch("server-a", "http://allowed.example/", timeout=2)  # port 80: the stateless default drops it
-    wait_metric(lab, "DroppedPackets", "Stateless", before + 1)
+    passes(lab, "https://allowed.example/", next(nfwlab_ports))
+    blocked(lab, "https://blocked.example/", next(nfwlab_ports), {"tls.sni": "blocked.example"})
+    before, mark, http = metric(lab, "DroppedPackets", "Stateless"), lab.log_mark(), next(nfwlab_ports)
+    result = lab.fetch("server-a", "http://allowed.example/", timeout=2, local_port=http)  # port 80: the default
+    assert result.failure == "timeout", f"a stateless drop leaves the client waiting: {result.describe()}"
+    wait_metric(lab, "DroppedPackets", "Stateless", before + 1)  # ... drops it, unseen by Suricata
+    assert [r for r in lab.eve.records(since=mark.eve) if http in (r.get("src_port"), r.get("dest_port"))] == []
 
 
 @pytest.mark.parametrize("fragment_action, large_answer", [("aws:drop", "silence"),
@@ -173,9 +177,9 @@ def test_metrics_add_up_after_a_known_mix(quiet_lab, nfwlab_ports):
                             stateful=[DENY_BLOCKED]))
     start = settled(lab)  # Suricata's counters lag by up to a second: start from a quiet moment
     lab.start_fetch("server-a", f"http://{WEB_SERVER}:23/", timeout=2)
-    assert lab.fetch("server-a", "https://allowed.example/", local_port=next(nfwlab_ports)).status == 200
-    lab.fetch_for_alert("server-a", "https://blocked.example/", {"tls.sni": "blocked.example"},
-                        local_port=next(nfwlab_ports), timeout=3)  # its client retransmits for 3 s, then stops
+    passes(lab, "https://allowed.example/", next(nfwlab_ports))
+    blocked(lab, "https://blocked.example/", next(nfwlab_ports), {"tls.sni": "blocked.example"},
+            timeout=3)  # its client retransmits for 3 s, then stops
     wait_metric(lab, "DroppedPackets", "Stateful", start[("DroppedPackets", "Stateful", None)] + 1)
     wait_metric(lab, "Packets", "Stateless", start[("Packets", "Stateless", "telnet")] + 1, "telnet")
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
+from vpc_routes import assert_router_follows
 
 from lab import Lab
 from lab import docker as dk
@@ -82,6 +83,7 @@ def test_check_flags_asymmetric_routing_and_the_live_lab_shows_the_firewall_blin
     # Live: replies skip the firewall, so Suricata sees the client's side only and cannot read the
     # TLS handshake: the denylisted name is neither blocked nor logged.
     nfwlab.switch("asymmetric")
+    assert_router_follows(nfwlab, "asymmetric")
     try:
         mark = nfwlab.log_mark()
         assert nfwlab.fetch("server-a", f"https://{BLOCKED}/", timeout=3).status == 200
@@ -98,9 +100,10 @@ def test_check_flags_asymmetric_routing_and_the_live_lab_shows_the_firewall_blin
 
 
 def test_a_topology_with_other_nodes_cannot_be_switched_to_live(nfwlab):
+    assert_router_follows(nfwlab, "nat-first")
     with pytest.raises(ConfigError, match="only route tables can change on a running lab"):
         nfwlab.switch("multi-az")
-    assert nfwlab.topology_name == "nat-first"
+    assert_router_follows(nfwlab, "nat-first")
 
 
 @pytest.mark.parametrize("design, seen", [("nat-first", "10.0.13.92"), ("firewall-first", "10.0.136.108")])
@@ -111,11 +114,21 @@ def test_cli_trace_names_the_source_the_firewall_sees(nfwlab, design, seen):
     assert f"sees the request: source {seen}, destination 203.0.113.10" in res.stdout
 
 
-def test_trace_live_agrees_with_the_static_trace(nfwlab):
+def test_trace_live_agrees_with_the_static_trace_on_its_own_flow(nfwlab, nfwlab_ports):
+    """In nat-first every alert names the NAT gateway: only the source port tells the live trace's request from
+    another server's request to the same name and port, sent just before it (its alert may land after the
+    trace's mark)."""
     nfwlab.switch("nat-first")
-    res = nfwlab.trace_live("server-b", BLOCKED, 443)
-    assert res.firewall_logged == LoggedSource("10.0.13.92", "ap-northeast-1a", "ALERT log")
+    other, own = next(nfwlab_ports), next(nfwlab_ports)
+    mark = nfwlab.log_mark()
+    nfwlab.start_fetch("server-a", f"https://{BLOCKED}/", timeout=3, local_port=other)
+    res = nfwlab.trace_live("server-b", BLOCKED, 443, local_port=own)
+    assert res.firewall_logged == LoggedSource("10.0.13.92", "ap-northeast-1a", "ALERT log", own)
     assert res.agrees
+    # Both requests were alerted, each under its own port (the NAT gateway kept them).
+    alerted = {a["event"]["src_port"] for a in nfwlab.alerts(since=mark, aws=True)
+               if a["event"].get("tls", {}).get("sni") == BLOCKED}
+    assert {other, own} <= alerted
 
 
 def test_fifty_servers_each_alerted_with_its_own_source():

@@ -1,5 +1,7 @@
 """The small pieces under the orchestration: waits, the kernel's and Docker's errors, node kinds and
 their Compose services. No root, no Docker."""
+from pathlib import Path
+
 import pytest
 import requests
 from fakes import FakeDocker, FakeKernel
@@ -11,6 +13,8 @@ from lab.errors import EnvironmentProblem, LabError, NodeError, WaitTimeout
 from lab.model import load_topology
 from lab.nodes import NodeKind, ServiceContext, roles, services
 from lab.wait import Wait
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever pytest runs from
 
 
 class Clock:
@@ -100,7 +104,7 @@ def test_an_engine_that_fails_midway_is_an_environment_problem(monkeypatch):
 
 
 def test_every_node_kind_has_one_service_and_only_uses_the_kernel_it_is_given(tmp_path):
-    topology = load_topology("topologies/multi-az.yaml")
+    topology = load_topology(ROOT / "topologies" / "multi-az.yaml")
     fake = FakeKernel()
     engine = type("Engine", (), {"fail_closed": lambda self, pid: fake.iptables(pid, "-A", "FORWARD", "-j", "X"),
                                  "compose_service": lambda self, ctx, e, service: service(ctx, "firewall", ["fw"])})()

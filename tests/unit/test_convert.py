@@ -1,6 +1,7 @@
 """policy convert (lab/convert.py): a Classic policy as a Next Generation policy, and what cannot carry over.
 That the converted policy decides the same is checked on a real lab (tests/integration/test_next_generation.py)."""
 import json
+from pathlib import Path
 
 from lab.cli import main
 from lab.convert import convert
@@ -8,6 +9,7 @@ from lab.nextgen import NextGenPolicy, load_any_policy, parse_nextgen, render_ne
 from lab.policy import load_policy, render
 
 VPC = "10.0.0.0/16"
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever pytest runs from
 
 
 def rules_of(text: str) -> list[str]:
@@ -15,7 +17,7 @@ def rules_of(text: str) -> list[str]:
 
 
 def test_default_action_order_carries_over_rule_for_rule():
-    classic = load_policy("policies/deny-domains.json")
+    classic = load_policy(ROOT / "policies" / "deny-domains.json")
     converted = convert(classic)
     assert converted.lost == () and "domain list" in converted.notes[0]
     ng = parse_nextgen(converted.document, "converted.json")
@@ -26,7 +28,7 @@ def test_default_action_order_carries_over_rule_for_rule():
 
 
 def test_what_cannot_carry_over_is_listed_with_what_to_do():
-    converted = convert(load_policy("policies/strict-allow.yaml"))
+    converted = convert(load_policy(ROOT / "policies" / "strict-allow.yaml"))
     assert any(x.startswith("StatefulEngineOptions.RuleOrder STRICT_ORDER") for x in converted.lost)
     assert any(x.startswith("StatefulDefaultActions aws:drop_established") for x in converted.lost)
 
@@ -54,7 +56,7 @@ def test_home_net_idle_timeout_stream_policy_and_override_carry_over(tmp_path):
 
 def test_the_cli_writes_the_policy_and_says_what_was_lost(tmp_path, capsys):
     out = tmp_path / "ng.json"
-    assert main(["policy", "convert", "policies/strict-allow.yaml", "--out", str(out)]) == 0
+    assert main(["policy", "convert", str(ROOT / "policies" / "strict-allow.yaml"), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "written to" in err and "not carried over: StatefulEngineOptions.RuleOrder STRICT_ORDER" in err
     assert isinstance(load_any_policy(out), NextGenPolicy)

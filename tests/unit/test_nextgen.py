@@ -2,6 +2,7 @@
 Suricata 8 firewall-mode text they become. The verdicts themselves are tested on a real lab
 (tests/integration/test_next_generation.py)."""
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from lab.nextgen import (
 from lab.policy import Policy
 
 VPC = "10.0.0.0/16"
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever pytest runs from
 
 
 def doc(firewall_rules=None, rules_string=None, ips=None, **policy) -> dict:
@@ -44,7 +46,7 @@ def firewall_lines(data: dict) -> list[str]:
 
 
 def test_the_shipped_policy_is_next_generation_and_renders_both_engines():
-    p = load_any_policy("policies/next-generation.json")
+    p = load_any_policy(ROOT / "policies" / "next-generation.json")
     assert isinstance(p, NextGenPolicy) and p.default_action == "DROP" and p.mode == "ENFORCE"
     r = render_any(p, VPC)
     assert r.kind == "next-generation" and r.rule_count == 7
@@ -58,7 +60,7 @@ def test_the_shipped_policy_is_next_generation_and_renders_both_engines():
 
 
 def test_a_classic_policy_still_loads_as_classic():
-    assert isinstance(load_any_policy("policies/deny-domains.json"), Policy)
+    assert isinstance(load_any_policy(ROOT / "policies" / "deny-domains.json"), Policy)
 
 
 def test_a_modeled_rule_compiles_into_one_rule_string():
@@ -276,11 +278,10 @@ def supervisor(monkeypatch):
     """The firewall node's supervisor (compose/images/firewall.py), loaded as the node runs it."""
     import importlib.util
     import json as json_module
-    from pathlib import Path
 
     from lab.nextgen import AWS_HOOKS
     monkeypatch.setenv("NFWLAB_AWS_HOOKS", json_module.dumps(AWS_HOOKS))
-    spec = importlib.util.spec_from_file_location("supervisor", Path("compose/images/firewall.py"))
+    spec = importlib.util.spec_from_file_location("supervisor", ROOT / "compose" / "images" / "firewall.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

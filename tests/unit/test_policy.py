@@ -10,6 +10,8 @@ from lab.nextgen import load_any_policy, render_any
 from lab.policy import load_policy, parse_policy, parse_rule_group, render
 
 VPC = "10.0.0.0/16"
+POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"  # the repository's, wherever pytest runs from
+SHIPPED = sorted(POLICIES.glob("*.*"))
 ARN = "arn:aws:network-firewall:ap-northeast-1:111122223333:stateful-rulegroup/"
 
 
@@ -97,7 +99,7 @@ def test_policy_home_net_and_group_variables_become_suricata_variables():
 
 
 def test_home_net_defaults_to_the_vpc_cidr():
-    r = render(load_policy("policies/deny-domains.json"), VPC)
+    r = render(load_policy(POLICIES / "deny-domains.json"), VPC)
     assert yaml.safe_load(r.variables)["vars"]["address-groups"]["HOME_NET"] == "[10.0.0.0/16]"
 
 
@@ -214,7 +216,7 @@ def test_engine_options_map_to_suricata():
     p = parse_policy(policy([DENY], StatefulEngineOptions={"StreamExceptionPolicy": "REJECT",
                                                            "FlowTimeouts": {"TcpIdleTimeoutSeconds": 600}}), "p")
     assert render(p, VPC).engine == {"set": ["exception-policy=reject", "flow-timeouts.tcp.established=600"]}
-    assert render(load_policy("policies/deny-domains.json"), VPC).engine == {"set": ["exception-policy=drop-flow"]}
+    assert render(load_policy(POLICIES / "deny-domains.json"), VPC).engine == {"set": ["exception-policy=drop-flow"]}
 
 
 def test_suricata_errors_are_traced_to_the_group_and_rule():
@@ -226,7 +228,12 @@ def test_suricata_errors_are_traced_to_the_group_and_rule():
     assert "-> in rule group custom, RulesString line 1" in explained
 
 
-@pytest.mark.parametrize("path", sorted(str(p) for p in Path("policies").glob("*.*")))
+def test_the_shipped_policies_are_all_found():
+    assert {"allow-domains.json", "deny-domains.json", "home-net-trap.json", "next-generation.json",
+            "strict-allow.yaml"} <= {p.name for p in SHIPPED}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_policy_loads_and_renders(path):
     r = render_any(load_any_policy(path), VPC)
     assert rule_lines(r) and not r.warnings
@@ -256,4 +263,4 @@ def test_a_long_domain_list_is_matched_through_datasets_with_aws_messages(tmp_pa
     assert [base64.b64decode(x).decode() for x in tls_file.split()] == names[:-1]
     assert r.notes and "datasets" in r.notes[0]
     # A short list keeps AWS's text, rule by rule.
-    assert "dataset" not in render(load_policy("policies/deny-domains.json"), VPC).rules
+    assert "dataset" not in render(load_policy(POLICIES / "deny-domains.json"), VPC).rules

@@ -282,6 +282,15 @@ def test_a_tcp_drop_record_alone_waits_for_the_client_within_the_grace():
         "drop", "drop record of flow 7")
 
 
+def test_a_request_that_could_not_be_made_is_no_verdict_even_with_a_drop_record():
+    # An error (no route, a port it could not bind) is not what a drop or a reject does to a client.
+    failed = Outcome("error", "OSError: No route to host", NOW)
+    assert decide(one(), failed, ev(DROP), NOW + REJECT_GRACE, NOW) == (
+        None, "the request could not be made: OSError: No route to host; the firewall also logged a drop of the flow")
+    assert decide(one(), failed, ev(ALERT_ONLY, ALERT_DROP), NOW, NOW)[0] is None
+    assert decide(one(), failed, [], NOW, None) == (None, "the request could not be made: OSError: No route to host")
+
+
 def test_a_drop_record_and_a_client_reset_is_a_reject():
     assert decide(one(), Outcome("reset", "connection reset by peer", NOW), ev(DROP), NOW, NOW) == (
         "reject", "drop record of flow 7; the client was reset (connection reset by peer)")

@@ -1,10 +1,13 @@
 """Rule generation: byte-identical to AWS's documented examples."""
+from pathlib import Path
 
 import pytest
 
 from lab.errors import ConfigError
-from lab.policy import load_policy, parse_rule_group
+from lab.policy import load_policy, parse_rule_group, render
 from lab.rules import DomainList, deny_list, domain_list_rules
+
+POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
 
 AWS_DENY_EVIL_COM = (
     'drop tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; content:"evil.com"; '
@@ -63,11 +66,26 @@ def test_sids_run_one_per_target_and_type():
     assert [r.split()[1] for r in rules] == ["tls", "tls", "http", "http"]
 
 
-def test_lab_deny_list_file_is_aws_describe_rule_group_output(tmp_path):
-    policy = load_policy("policies/deny-domains.json")
+# The rules AWS generates for the lab's deny list (policies/deny-domains.json), written out: AWS's documented
+# deny list (AWS_DENY_EVIL_COM above) with blocked.example.
+LAB_DENY_LIST_RULES = [
+    'drop tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; content:"blocked.example"; '
+    'startswith; nocase; endswith; msg:"matching TLS denylisted FQDNs"; priority:1; flow:to_server, established; '
+    'sid:1; rev:1;)',
+    'drop http $HOME_NET any -> $EXTERNAL_NET any (http.host; content:"blocked.example"; startswith; endswith; '
+    'msg:"matching HTTP denylisted FQDNs"; priority:1; flow:to_server, established; sid:2; rev:1;)',
+]
+
+
+def test_lab_deny_list_file_is_aws_describe_rule_group_output():
+    policy = load_policy(POLICIES / "deny-domains.json")
     group = policy.groups[0].group
     assert group.name == "deny-domains" and group.kind == "RulesSourceList"
-    assert [r.text for r in group.rules] == domain_list_rules(deny_list(["blocked.example"])).splitlines()
+    assert [r.text for r in group.rules] == LAB_DENY_LIST_RULES
+    # The file the firewall loads for the lab's own policy (lab.rules): two comment lines, then those rules.
+    assert render(policy, "10.0.0.0/16").rules.splitlines() == [
+        "# firewall policy deny-domains: DEFAULT_ACTION_ORDER; HOME_NET 10.0.0.0/16 (the VPC CIDR)",
+        "# rule group deny-domains (RulesSourceList)", *LAB_DENY_LIST_RULES]
 
 
 @pytest.mark.parametrize("mutate, message", [
