@@ -42,11 +42,11 @@ def _until(what: str, check, timeout: float = 120) -> None:
     Wait(what, timeout).until(check)
 
 
-def one_run(work: Path, env: dict) -> dict:
+def one_run(work: Path, env: dict, name: str) -> dict:
     port = _port()
     url = f"http://127.0.0.1:{port}"
     log = (work / "serve.log").open("w")
-    served = subprocess.Popen([sys.executable, "-m", "lab", "--name", NAME, "serve", "--port", str(port),
+    served = subprocess.Popen([sys.executable, "-m", "lab", "--name", name, "serve", "--port", str(port),
                                "--settle", "0.5"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     tf = ["terraform", "-chdir=" + str(work)]
     try:
@@ -58,7 +58,7 @@ def one_run(work: Path, env: dict) -> dict:
                        check=True, capture_output=True)
         applied = time.monotonic() - t0
         _settled(url)
-        lab = Lab(NAME)
+        lab = Lab(name)
         _until("server-a's allowed request to pass", lambda: lab.fetch("server-a", "http://allowed.example/",
                                                                        timeout=2).ok)
         passing = time.monotonic() - t0
@@ -68,7 +68,7 @@ def one_run(work: Path, env: dict) -> dict:
                         "-var=design=firewall-first"], env=env, check=True, capture_output=True)
         switch_applied = time.monotonic() - t1
         _settled(url)
-        lab = Lab(NAME)
+        lab = Lab(name)
         alert = lab.fetch_for_alert("server-a", "https://blocked.example/", {"dest_port": 443}, timeout=15)
         assert alert["src_ip"] == "10.0.136.108", alert
         switched = time.monotonic() - t1
@@ -77,7 +77,7 @@ def one_run(work: Path, env: dict) -> dict:
         subprocess.run([*tf, "destroy", "-auto-approve", "-input=false", f"-var=endpoint={url}"], env=env,
                        check=True, capture_output=True)
         _settled(url)
-        _until("the lab's containers to go", lambda: not lab.docker.containers(NAME))
+        _until("the lab's containers to go", lambda: not lab.docker.containers(name))
         destroyed = time.monotonic() - t2
         return {"apply_s": applied, "apply_to_traffic_s": passing, "switch_apply_s": switch_applied,
                 "switch_to_server_alert_s": switched, "destroy_to_no_container_s": destroyed}
@@ -95,11 +95,11 @@ def _answers(url: str) -> bool:
         return False
 
 
-def run(runs: int) -> dict:
+def run(runs: int, name: str = NAME) -> dict:
     mirror = find_provider_mirror()
     if shutil.which("terraform") is None or mirror is None:
         return {"skipped": "Terraform or the hashicorp/aws provider mirror is not on this machine"}
-    Lab(NAME).down()
+    Lab(name).down()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for f in (ROOT / "docs" / "examples" / "terraform").glob("*.tf"):
@@ -109,5 +109,5 @@ def run(runs: int) -> dict:
                "CHECKPOINT_DISABLE": "1"}
         subprocess.run(["terraform", "-chdir=" + str(work), "init", "-input=false"], env=env, check=True,
                        capture_output=True)
-        samples = [one_run(work, env) for _ in range(runs)]
+        samples = [one_run(work, env, name) for _ in range(runs)]
     return {key: [round(s[key], 2) for s in samples] for key in samples[0]}

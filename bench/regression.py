@@ -37,9 +37,9 @@ def cases(n: int) -> list:
     return list(parse_cases({"cases": items}, Path(f"bench-{n}.yaml")).cases)
 
 
-def run(sizes: dict[int, int]) -> dict:
-    """sizes: cases per run -> how many runs."""
-    lab = Lab("bench")
+def run(sizes: dict[int, int], name: str = "bench") -> dict:
+    """sizes: cases per run -> how many runs; name: the lab's."""
+    lab = Lab(name)
     lab.down()
     lab.up("nat-first")
     out: dict = {}

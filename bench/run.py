@@ -5,7 +5,7 @@
 
 P1 warm `up` until a server's allowed request succeeds; P2 design switch, and
 whether an established TCP connection survives it; P3 blocked request to its
-alert readable (EVE and the AWS ALERT log); P4 throughput through the
+alert readable (EVE and the AWS ALERT log), and a rejected one to its reset; P4 throughput through the
 firewall with flow bypass, with every packet inspected, and on the bare path (bench/throughput.py); P5 deny lists of
 1,000 and 10,000 domains, apply to enforcing (bench/policy.py); P6 `up` for
 1, 10, 25, 50 servers (bench/scale.py); P7 cold image build and the full test
@@ -38,6 +38,7 @@ import throughput as p4  # noqa: E402
 from lab import Lab  # noqa: E402
 from lab import docker as dk  # noqa: E402
 from lab.lab import build_images  # noqa: E402
+from lab.policy import parse_policy  # noqa: E402
 
 TARGETS = {"P1": "<= 3 s", "P2": "<= 100 ms", "P3": "p95 <= 50 ms",
            "P4": ">= 4 Gbit/s single stream with flow bypass, ratio >= 0.3",
@@ -51,10 +52,10 @@ def stats(samples: list[float], digits: int = 3) -> dict:
             "max": round(s[-1], digits), "p95": round(s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))], digits)}
 
 
-def p1_warm_up(runs: int) -> dict:
+def p1_warm_up(runs: int, name: str) -> dict:
     ups, firsts = [], []
     for _ in range(runs):
-        lab = Lab("bench")
+        lab = Lab(name)
         lab.down()
         t0 = time.monotonic()
         ups.append(lab.up("nat-first"))
@@ -89,7 +90,15 @@ def p2_switch(lab: Lab, n: int) -> dict:
     except (ValueError, KeyError):
         pass
     survived = result.get("code") == 0 and bool(intervals) and min(intervals[-2:]) > 0
-    return {"switch_s": stats(took, 4), "tcp_connection_survives_switch": survived,
+    # The same switch from the command line: the CLI's start-up (Python, imports, reading the lab's state) included.
+    cli = []
+    for i in range(10):
+        t0 = time.monotonic()
+        subprocess.run([str(Path(sys.executable).parent / "nfwlab"), "--name", lab.name, "switch",
+                        "firewall-first" if i % 2 == 0 else "nat-first"], check=True, capture_output=True)
+        cli.append(time.monotonic() - t0)
+    lab.switch("nat-first")
+    return {"switch_s": stats(took, 4), "cli_switch_s": stats(cli, 4), "tcp_connection_survives_switch": survived,
             "tcp_mbit_per_s_each_second": intervals}
 
 
@@ -122,6 +131,49 @@ def p3_request_to_alert(lab: Lab, n: int) -> dict:
     return {"eve_json_s": stats(eve, 4), "aws_alert_log_s": stats(aws, 4)}
 
 
+def p3_flow_record(lab: Lab, n: int) -> dict:
+    """From the end of an allowed HTTP request (curl's exit, the container's clock) to its FLOW record in flow.log,
+    found by the request's own source port: Suricata writes a flow's netflow record when its flow manager finds
+    the closed flow timed out (suricata.yaml: flow-timeouts.tcp.closed 0)."""
+    lab.switch("firewall-first")
+    took = []
+    for i in range(n):
+        port = 20000 + i
+        mark = lab.log_mark()
+        _, out, _ = lab.exec("server-a", ["sh", "-c", f"curl -s -o /dev/null --local-port {port} "
+                                          f"http://allowed.example/ && date +%s.%N"])
+        ended = float(out)
+        deadline = time.monotonic() + 30
+        while not any(r["event"].get("src_port") == port for r in lab.flow_log.records(None, mark.flow)):
+            assert time.monotonic() < deadline, f"no FLOW record for source port {port} within 30 s"
+            time.sleep(0.005)
+        took.append(time.time() - ended)
+    return {"flow_record_after_end_s": stats(took, 3)}
+
+
+def p3_reject_to_reset(lab: Lab, n: int) -> dict:
+    """Under a REJECTLIST for blocked.example: curl's own time (in the server) from its start to the reset that
+    ends a rejected TLS request (exit 35); the tests prove the reset is the firewall's, this says how fast."""
+    reject = {"RuleGroupName": "reject-blocked", "RuleGroup": {"RulesSource": {"RulesSourceList": {
+        "Targets": ["blocked.example"], "TargetTypes": ["TLS_SNI"], "GeneratedRulesType": "REJECTLIST"}}}}
+    lab.apply_policy(parse_policy({"FirewallPolicy": {"StatefulRuleGroupReferences": [
+        {"ResourceArn": "reject-blocked"}]}, "RuleGroups": [reject]}, "bench reject"))
+    took = []
+    try:
+        for i in range(n):
+            # Each request from a port of its own: a new connection on a rejected flow's addresses and ports,
+            # while Suricata still holds that flow, is dropped without a reset (docs/differences.md).
+            _, out, _ = lab.exec("server-a", ["curl", "-sk", "-o", "/dev/null", "-w", "%{exitcode} %{time_total}",
+                                              "--local-port", str(21000 + i), "--max-time", "10",
+                                              "https://blocked.example/"])
+            code, seconds = out.split()
+            assert code == "35", f"expected a reset (curl exit 35), got {out}"
+            took.append(float(seconds))
+    finally:
+        lab.apply_policy(lab.policy)
+    return {"reject_reset_s": stats(took, 4)}
+
+
 def p7_cold_build_and_tests(with_tests: bool) -> dict:
     out = {}
     for image in ("nfwlab/firewall:1", "nfwlab/node:1", "nfwlab/debian-base:bookworm"):
@@ -149,6 +201,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--skip", default="", help="comma-separated figures to skip, e.g. P5,P7")
     ap.add_argument("--out", default="bench/results/latest.json")
+    ap.add_argument("--name", default="bench", help="the name of the lab P1-P3 and P8 bring up (one of its own)")
     ap.add_argument("--table", metavar="JSON", help="only print the table of an earlier run's results")
     args = ap.parse_args()
     if args.table:
@@ -160,9 +213,11 @@ def main() -> None:
                                                                               os.sysconf("SC_PHYS_PAGES") / 2**30),
                                  "kernel": platform.release(), "os": platform.platform(terse=True),
                                  "docker": dk.client().version().get("Version"), "python": platform.python_version()},
-                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    steps = [("P1", lambda: p1_warm_up(runs))]
-    lab = Lab("bench")
+                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     # other work on the machine slows every figure: the 1, 5 and 15 minute load averages
+                     "load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
+    steps = [("P1", lambda: p1_warm_up(runs, args.name))]
+    lab = Lab(args.name)
 
     def with_lab(fn):
         def run():
@@ -174,13 +229,15 @@ def main() -> None:
                 lab.down()
         return run
     steps += [("P2", with_lab(lambda lab: p2_switch(lab, 20))),
-              ("P3", with_lab(lambda lab: p3_request_to_alert(lab, 20 if args.quick else 100))),
+              ("P3", with_lab(lambda lab: {**p3_request_to_alert(lab, 20 if args.quick else 100),
+                                           **p3_flow_record(lab, 5 if args.quick else 20),
+                                           **p3_reject_to_reset(lab, 20 if args.quick else 100)})),
               ("P4", lambda: p4.run(seconds=3 if args.quick else 5, runs=1 if args.quick else 3)),
               ("P5", lambda: p5.run([1000, 10000], runs=1 if args.quick else 3)),
               ("P6", lambda: p6.run([1, 10, 25, 50], runs=1 if args.quick else 3)),
               ("P7", lambda: p7_cold_build_and_tests(with_tests=not args.quick)),
-              ("P8", lambda: p8.run({200: 3, 1000: 1} if args.quick else {200: 20, 1000: 5})),
-              ("P9", lambda: p9.run(1 if args.quick else 3))]
+              ("P8", lambda: p8.run({200: 3, 1000: 1} if args.quick else {200: 20, 1000: 5}, args.name)),
+              ("P9", lambda: p9.run(1 if args.quick else 3, args.name + "-tf"))]
     for name, step in steps:
         if name in skip:
             continue
@@ -188,6 +245,7 @@ def main() -> None:
         print(f"{name} ...", file=sys.stderr, flush=True)
         results[name] = step()
         print(f"{name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    results["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
@@ -209,12 +267,22 @@ def table(r: dict) -> str:
     if "P2" in r:
         rows.append(f"| P2 design switch | {_c(r['P2']['switch_s'], 'ms', 1000, 1)}; established TCP connection "
                     f"survives: {'yes' if r['P2']['tcp_connection_survives_switch'] else 'no'} | {TARGETS['P2']} |")
+        if "cli_switch_s" in r["P2"]:
+            rows.append(f"| P2 ... `nfwlab switch` from the command line (start-up included) | "
+                        f"{_c(r['P2']['cli_switch_s'], 'ms', 1000, 0)} | |")
     if "P3" in r:
         e, a = r["P3"]["eve_json_s"], r["P3"]["aws_alert_log_s"]
         rows.append(f"| P3 blocked request to alert readable, eve.json | p50 {e['median'] * 1000:.1f} ms, "
                     f"p95 {e['p95'] * 1000:.1f} ms (n={e['n']}) | {TARGETS['P3']} |")
         rows.append(f"| P3 ... in the AWS ALERT log (alert.log) | p50 {a['median'] * 1000:.1f} ms, p95 "
                     f"{a['p95'] * 1000:.1f} ms | |")
+        if "flow_record_after_end_s" in r["P3"]:
+            rows.append(f"| P3 allowed connection's end to its FLOW record in flow.log | "
+                        f"{_c(r['P3']['flow_record_after_end_s'], digits=1)} | |")
+        if "reject_reset_s" in r["P3"]:
+            j = r["P3"]["reject_reset_s"]
+            rows.append(f"| P3 rejected TLS request to its reset (curl's time) | p50 {j['median'] * 1000:.1f} ms, "
+                        f"p95 {j['p95'] * 1000:.1f} ms (n={j['n']}) | < 1 s |")
     if "P4" in r:
         g = r["P4"]["gbit_per_s"]
         for n in (1, 4):
