@@ -416,8 +416,22 @@ def close_pass_path():
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_once():
-    """Runs Suricata until it exits; returns (exit code, whether it had started)."""
+def echo_engine(stream):
+    """Copies the engine's output to the node's; notes when it has started."""
+    for line in stream:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        if not engine_started.is_set() and "Engine started" in line:
+            engine_started.set()
+
+
+def run_once(wake=0.2):
+    """Runs Suricata until it exits; returns (exit code, whether it had started).
+
+    The main thread waits in steps of `wake` seconds, never in one blocking read: the kernel may hand SIGHUP to
+    any thread of this process, and Python runs the handler only in the main thread, at its next step. Blocked
+    in a read of the engine's output, that step came only with the engine's next line, which an idle engine
+    never printed: a restart asked for was lost (seen once in CI as a 60 s wait for the engine to start)."""
     global engine
     os.makedirs("/var/run/suricata", exist_ok=True)
     write_bypass_rules()
@@ -427,14 +441,16 @@ def run_once():
     with engine_lock:
         engine_started.clear()
         engine = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    started = False
-    for line in engine.stdout:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        if not started and "Engine started" in line:
-            started = True
-            engine_started.set()
-    code = engine.wait()
+    echo = threading.Thread(target=echo_engine, args=(engine.stdout,), name="engine-output", daemon=True)
+    echo.start()
+    while True:
+        try:
+            code = engine.wait(timeout=wake)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    echo.join()
+    started = engine_started.is_set()
     engine_started.clear()
     return code, started
 
