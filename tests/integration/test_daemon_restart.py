@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from lab.wait import Wait
 DOCKERD_LOG = Path("/var/log/nfwlab-dockerd.log")  # where scripts/install-host.sh starts dockerd's output
 
 
-def every_node_down_then_one_repair(lab: Lab, port: int) -> None:
+def every_node_down_then_one_repair(lab: Lab, ports: Iterator[int]) -> None:
     nodes = services(lab.vpc)
     status = lab.status()
     assert status.degraded and status.down_nodes == nodes
@@ -32,7 +33,7 @@ def every_node_down_then_one_repair(lab: Lab, port: int) -> None:
     before = ids(lab)
     repaired_by_the_cli(lab, nodes)
     assert ids(lab) == before  # the same containers, started again
-    back_in_service(lab, port)
+    back_in_service(lab, ports)
 
 
 def test_every_container_of_the_lab_stopped_then_one_repair_brings_it_back(nfwlab, nfwlab_ports):
@@ -41,7 +42,7 @@ def test_every_container_of_the_lab_stopped_then_one_repair_brings_it_back(nfwla
     assert not nfwlab.status().degraded
     stopped = [c.id for c in dk.containers(nfwlab.name).values()]
     subprocess.run(["docker", "stop", "-t", "1", *stopped], check=True, capture_output=True, timeout=120)
-    every_node_down_then_one_repair(nfwlab, next(nfwlab_ports))
+    every_node_down_then_one_repair(nfwlab, nfwlab_ports)
 
 
 def restart_dockerd() -> None:
@@ -70,9 +71,9 @@ def test_after_a_docker_daemon_restart_the_lab_is_degraded_and_one_repair_brings
     restart_dockerd()
     if live_restore:  # the containers, their namespaces and links outlive the daemon: nothing to repair
         assert not nfwlab.status().degraded
-        back_in_service(nfwlab, next(nfwlab_ports))
+        back_in_service(nfwlab, nfwlab_ports)
         return
     # The daemon stops its containers (no restart policy): once it reports them so, the lab is degraded.
     Wait("the lab's containers to be reported stopped", 60, interval=0.5).until(
         lambda: not any(c.running for c in dk.containers(nfwlab.name).values()))
-    every_node_down_then_one_repair(nfwlab, next(nfwlab_ports))
+    every_node_down_then_one_repair(nfwlab, nfwlab_ports)
