@@ -441,6 +441,8 @@ def run_once(wake=0.2):
     with engine_lock:
         engine_started.clear()
         engine = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if restart.is_set():  # asked while the engine was being started, before its handle was known: do it now
+        engine.terminate()
     echo = threading.Thread(target=echo_engine, args=(engine.stdout,), name="engine-output", daemon=True)
     echo.start()
     while True:

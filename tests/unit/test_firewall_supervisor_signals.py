@@ -30,9 +30,10 @@ sup = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sup)
 sup.LOG_DIR = sup.AWS_LOG_DIR = sys.argv[2]
 sup.write_bypass_rules = sup.clear_bypass_marks = sup.close_pass_path = lambda: None
-# The engine: says it started, then stays silent until it is stopped, as an idle Suricata does.
+# The engine: says it started, then stays silent until it is stopped, as an idle Suricata does. (Its command
+# line, which the supervisor prints first, must not hold the words the test waits for.)
 sup.engine_argv = lambda: [sys.executable, "-u", "-c",
-                           "import time; print('Engine started'); time.sleep(3600)"]
+                           "import time; print('Engine', 'started'); time.sleep(3600)"]
 sys.exit(sup.main())
 """
 
@@ -60,6 +61,7 @@ def test_sighup_taken_by_another_thread_restarts_an_idle_engine(tmp_path):
     seen: list[str] = []
     try:
         assert read_until(proc, "Engine started", 30, seen), "".join(seen)
+        assert "'Engine', 'started'" in seen[0] and seen[-1] == "Engine started\n", seen  # the engine's own word
         others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
         assert others, "the supervisor runs threads beside its main one"
         libc = ctypes.CDLL(None, use_errno=True)
