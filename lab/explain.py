@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .nextgen import DEFAULT_ACTION_GID, DEFAULT_POLICY_SIDS, PACKET_PROTOCOLS, PRIOR_HOOK_GID, aws_hook
+from .logs import is_default_action
+from .nextgen import PACKET_PROTOCOLS, PRIOR_HOOK_GID, aws_hook
 from .order import parse_rule
 
 Record = dict[str, Any]
@@ -167,19 +168,13 @@ def packet_rule(rules_text: str, variables: dict[str, str], proto: str, src: str
 # --------------------------------------------------------------------------
 # The explanation
 # --------------------------------------------------------------------------
-def _is_default(alert: dict[str, Any]) -> bool:
-    """Whether a firewall-engine alert is the default action's: Suricata's default policy, or the lab's rule."""
-    gid = alert.get("gid", 1)
-    return gid == 1 and alert.get("signature_id") in DEFAULT_POLICY_SIDS or gid == DEFAULT_ACTION_GID
-
-
 def _outcome(record: Record) -> tuple[str, str]:
     """(what the firewall engine did, the scope) by the action its alert reports (`firewall.policy`): an accept
     that alerts is the default action's ALERT (or a blocking default under MONITOR) when the default decided."""
     policy = (record.get("firewall") or {}).get("policy", "")
     actions = policy.split(",")
     primary, _, scope = actions[0].partition(":")
-    if primary == "accept" and "alert" in actions and _is_default(record["alert"]):
+    if primary == "accept" and "alert" in actions and is_default_action(record["alert"]):
         return "alerted", scope
     return VERBS.get(primary, primary), scope
 
@@ -187,7 +182,7 @@ def _outcome(record: Record) -> tuple[str, str]:
 def _by(alert: dict[str, Any], default_action: str) -> tuple[str, str]:
     """(who decided, the signature worth showing) for a firewall-engine alert."""
     gid, sid = alert.get("gid", 1), alert.get("signature_id")
-    if _is_default(alert):
+    if is_default_action(alert):
         return f"the firewall default action ({default_action})", ""
     if gid == PRIOR_HOOK_GID:  # "AcceptPriorHooks of rule 5"
         return alert.get("signature", "AcceptPriorHooks"), ""

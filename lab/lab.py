@@ -32,8 +32,6 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import docker as docker_module
 from . import kernel as kernel_module
 from .deploy import Deployment
@@ -59,7 +57,7 @@ from .shipped import HOME, TOPOLOGIES_DIR, policy_names, policy_path, topology_n
 from .state import ARCHIVE, LabState, state_root
 from .trace import Trace, judge
 from .trace import trace as trace_flow
-from .verdict import PolicyRules, rendered_rules, running_rules
+from .verdict import PolicyRules, rendered_rules, running_rules, variables_of
 from .wait import Wait
 from .who import Answer
 from .who import who as who_did_it
@@ -206,10 +204,6 @@ class Lab:
         """`topology` read from its file (a name or a path), or the lab's own when None."""
         return self.resolve_topology(topology) if topology else self.topology
 
-    def _route_tables_or_running(self, topology: str | Path | None) -> RouteTables:
-        """The route tables of `topology` (same VPC as the lab's), or the lab's own when None."""
-        return self.load_route_tables(topology) if topology else self.topology.route_tables
-
     @property
     def topology_name(self) -> str | None:
         """The running topology's name, or None when the lab is not up."""
@@ -233,8 +227,7 @@ class Lab:
     def domains(self) -> list[str]:
         """The names the lab's internet serves: given, else the running lab's (`up --domains`), else the
         topology's."""
-        running = self.state.read().domains if self.topology_name else ()
-        return self.domains_given or list(running) or list(self.vpc.internet.domains)
+        return self._domains_for(self.topology)
 
     def roles(self) -> list[Role]:
         return roles(self.vpc, self.kernel, self.engine_kind, self.docker)
@@ -291,6 +284,14 @@ class Lab:
             self._policy = self._with_home_net(rules_file_policy(path) if is_rules
                                                else load_any_policy(policy_path(path), groups))
         return self._policy
+
+    def _home_net_kept(self) -> list[str] | None:
+        """The HOME_NET that overrides a policy's own: given to this Lab, else the running lab's (`up --home-net`,
+        or the last `policy apply --home-net`); None: the policy's own."""
+        if self.home_net_override:
+            return self.home_net_override
+        kept = self.state.read().home_net_override if self.topology_name else None
+        return kept.split(",") if kept else None
 
     def _with_home_net(self, policy: AnyPolicy) -> AnyPolicy:
         return policy.with_home_net(self.home_net_override) if self.home_net_override else policy
@@ -489,16 +490,15 @@ class Lab:
             policy = load_any_policy(policy, list(rule_group_files))
         self._require_up()
         self._same_kind(policy)
-        saved = self.state.read()
-        kept = saved.home_net_override
-        blocks = _home_net(home_net) if home_net else self.home_net_override or (kept.split(",") if kept else None)
+        blocks = _home_net(home_net) if home_net else self._home_net_kept()
         applied = self._enforcer().apply(policy.with_home_net(blocks) if blocks else policy, timeout)
         if home_net:
             self.state.write(home_net_override=",".join(blocks or ()), home_net_from="policy apply --home-net")
             return replace(applied, notes=(*applied.notes, f"HOME_NET {applied.home_net} (from policy apply "
                                            "--home-net): kept for later policy applies"))
         if blocks:
-            origin = "given to this Lab" if self.home_net_override else f"from {saved.home_net_from or 'up --home-net'}"
+            origin = ("given to this Lab" if self.home_net_override else
+                      f"from {self.state.read().home_net_from or 'up --home-net'}")
             return replace(applied, notes=(*applied.notes, f"HOME_NET {applied.home_net} ({origin}), not the "
                                            "policy's own: `policy apply --home-net CIDRS` sets another"))
         return applied
@@ -685,10 +685,9 @@ class Lab:
         saved = self.state.read().policy
         rules_dir = self.state.rules_dir
         try:
-            variables = yaml.safe_load((rules_dir / "policy.yaml").read_text()).get("vars", {})
-        except (OSError, AttributeError, yaml.YAMLError):
-            variables = {}
-        flat = {**(variables.get("address-groups") or {}), **(variables.get("port-groups") or {})}
+            flat = variables_of((rules_dir / "policy.yaml").read_text())
+        except OSError:
+            flat = {}
         fw_rules = rules_dir / "firewall.rules"
         endpoint = next((f"{a['firewall_name']} ({a['availability_zone']})" for a in logged
                          if a["event"].get("flow_id") == flow_id), "")
@@ -717,8 +716,7 @@ class Lab:
         cidr = str((topology or self.topology).vpc.cidr)
         if policy is None and self.topology_name:
             return running_rules(self.state.rules_dir, self.state.read().policy, f"the running lab {self.name}'s")
-        kept = self.state.read().home_net_override if self.topology_name else None
-        blocks = self.home_net_override or (kept.split(",") if kept else None)
+        blocks = self._home_net_kept()
         if policy is not None:
             chosen = load_any_policy(policy_path(policy))
             chosen = chosen.with_home_net(blocks) if blocks else chosen
